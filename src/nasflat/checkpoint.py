@@ -1,0 +1,110 @@
+"""Per-phase checkpoints: atomic writes, ``weights_only`` loads, clear errors, never a silent fresh start.
+
+A run directory holds ``checkpoints/<phase>.pt``. Each file carries the phase's own state (weights, algorithm
+state, optimizers, schedulers, generators), the global RNG states, progress and a fingerprint of the resolved
+config, so rerunning the same command resumes exactly and a different config is refused instead of mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint exists but cannot be used; the message says why and how to start over."""
+
+
+def config_fingerprint(config: dict[str, Any]) -> str:
+    """Stable hash of the result-relevant config (callers drop keys such as logging or resume flags)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def rng_state() -> dict[str, Any]:
+    """torch's global RNG states (module init, dropout, drop-path); library sampling uses explicit generators."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def generator_state(g: torch.Generator) -> torch.Tensor:
+    return g.get_state()
+
+
+def numpy_rng_state(rng: np.random.Generator) -> str:
+    """numpy Generator state as JSON (its ints exceed 64 bits, so not a tensor)."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def set_numpy_rng_state(rng: np.random.Generator, state: str) -> None:
+    rng.bit_generator.state = json.loads(state)
+
+
+class CheckpointStore:
+    """Reads and writes ``<run_dir>/checkpoints/<phase>.pt``."""
+
+    def __init__(self, run_dir: str | Path, fingerprint: str) -> None:
+        self.dir = Path(run_dir) / "checkpoints"
+        self.fingerprint = fingerprint
+
+    def path(self, phase: str) -> Path:
+        return self.dir / f"{phase}.pt"
+
+    def exists(self, phase: str) -> bool:
+        return self.path(phase).exists()
+
+    def save(self, phase: str, payload: dict[str, Any]) -> Path:
+        """Write atomically (temp file + rename) so a kill mid-write leaves the previous checkpoint intact."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.path(phase)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save({"fingerprint": self.fingerprint, "saved_at": time.time(), **payload}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load(self, phase: str, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+        path = self.path(phase)
+        if not path.exists():
+            return None
+        try:
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # any unpickling/zip error means the file is unusable
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}). Nothing was overwritten. "
+                "To discard this run's progress and start over, rerun the same command with `restart=true` "
+                "(the old checkpoints are moved aside, not deleted)."
+            ) from e
+        if not isinstance(payload, dict) or "fingerprint" not in payload:
+            raise CheckpointError(f"checkpoint {path} is not a nasflat checkpoint; rerun with `restart=true`")
+        if payload["fingerprint"] != self.fingerprint:
+            raise CheckpointError(
+                f"checkpoint {path} was written by a run with a different configuration "
+                f"(fingerprint {payload['fingerprint']} != {self.fingerprint}). Resuming it would mix two "
+                "experiments: use another run directory (e.g. a different `name=`), or `restart=true` to start over."
+            )
+        return payload
+
+    def archive(self) -> Path | None:
+        """Move existing checkpoints aside (``checkpoints.old-<n>``) for an explicit restart."""
+        if not self.dir.exists():
+            return None
+        n = 0
+        while (dest := self.dir.with_name(f"checkpoints.old-{n}")).exists():
+            n += 1
+        shutil.move(str(self.dir), dest)
+        return dest

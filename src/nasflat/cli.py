@@ -1,0 +1,226 @@
+"""`nasflat <command> key=value ...`: the composition root, the only module that sees Hydra configs.
+
+Each subcommand is a Hydra app (overrides, ``-m`` multirun, ``--cfg job``). The run directory is a function of
+the command-line overrides, so rerunning a command resumes it and a requeued cluster job finds its checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+USAGE = """usage: nasflat <command> [key=value ...] [-m] [--cfg job] [--help]
+
+commands:
+  search          train the supernet / search, derive the architecture, retrain it, evaluate it
+  retrain         train a given architecture from scratch (arch=...) and evaluate it
+  info            JSON summary of an architecture (space=... arch=...)
+  data check      which dataset files are present or missing and how to obtain them (dataset=...)
+  bench import    build the NB201 table from the official NATS-Bench tss files (source=... out=...)
+
+Examples:
+  nasflat search experiment=demo
+  nasflat search space=nb201 dataset=cifar100 algo=rs evaluator=supernet hardware=gpu
+  nasflat info space=nb201 arch='|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|'
+"""
+COMMANDS = {
+    "search": "search",
+    "retrain": "retrain",
+    "info": "info",
+    "data check": "data_check",
+    "bench import": "bench_import",
+}
+NON_RESULT_KEYS = ("logger", "restart", "out_root")  # do not change results: excluded from the config fingerprint
+
+
+def _run_id(override_dirname: str) -> str:
+    """Directory name for a run: its overrides, made path-safe (hashed when too long for a file name)."""
+    name = override_dirname.replace("/", "_") or "default"
+    if len(name) > 180:
+        name = f"{name[:120]}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+    return name
+
+
+OmegaConf.register_new_resolver("nasflat_run_id", _run_id, replace=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _node(cfg: DictConfig, key: str) -> DictConfig | None:
+    """A config group's node, or None when the option means 'off' (an empty node such as logger=none)."""
+    node = cfg.get(key)
+    return node if node and "_target_" in node else None
+
+
+def _config_dict(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _plan(cfg: DictConfig, command: str) -> Any:
+    from nasflat.checkpoint import CheckpointStore, config_fingerprint
+    from nasflat.pipeline import RunPlan
+    from nasflat.tracking import Tracker
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    choices = hc.runtime.choices
+    config = _config_dict(cfg)
+    fingerprint = config_fingerprint({k: v for k, v in config.items() if k not in NON_RESULT_KEYS})
+    store = CheckpointStore(run_dir, fingerprint)
+    if cfg.restart and (moved := store.archive()) is not None:
+        (run_dir / "results.json").unlink(missing_ok=True)
+        Console(stderr=True).log(f"restart=true: previous checkpoints moved to {moved}")
+
+    hardware = instantiate(cfg.hardware)
+    hardware.setup()
+    space = instantiate(cfg.space)
+    table = _table(cfg)
+    logger = _node(cfg, "logger")
+    wandb = instantiate(logger, job_type=logger.job_type or command) if logger is not None else None
+    tracker = Tracker(run_dir=run_dir, config=config, wandb=wandb)
+    retrain = instantiate(cfg.retrain)
+    plan = RunPlan(
+        space=space,
+        space_name=choices["space"],
+        data=instantiate(cfg.dataset),
+        seed=int(cfg.seed),
+        run_dir=run_dir,
+        hardware=hardware,
+        tracker=tracker,
+        store=store,
+        config=config,
+        table=table,
+        retrain=retrain if retrain.enabled else None,
+    )
+    if command == "search":
+        plan.algo_name, plan.algo = choices["algo"], instantiate(cfg.algo)
+        plan.evaluator_name = choices.get("evaluator")
+        plan.evaluator = instantiate(cfg.evaluator) if _node(cfg, "evaluator") is not None else None
+        plan.supernet_trainer = instantiate(cfg.supernet)
+        plan.supernet_options = dict(cfg.search_net)
+    else:
+        plan.arch = space.parse(str(cfg.arch))
+    return plan
+
+
+def _table(cfg: DictConfig) -> Any:
+    path = cfg.get("benchmark", {}).get("nb201_table")
+    if not path:
+        return None
+    from nasflat.benchmarks.nb201 import NB201Table
+
+    return NB201Table.load(path)
+
+
+def _pipeline_task(command: str) -> Callable[[DictConfig], None]:
+    def task(cfg: DictConfig) -> None:
+        from nasflat.pipeline import run
+
+        plan = _plan(cfg, command)
+        code = 1
+        try:
+            run(plan)
+            code = 0
+        finally:
+            plan.tracker.finish(exit_code=code)
+
+    return task
+
+
+def info_task(cfg: DictConfig) -> None:
+    from nasflat.info import describe
+
+    space = instantiate(cfg.space)
+    arch = space.parse(str(cfg.arch))
+    print(json.dumps(describe(space, arch, _table(cfg)), indent=2))
+
+
+def data_check_task(cfg: DictConfig) -> None:
+    from nasflat.data import check_dataset
+
+    spec = instantiate(cfg.dataset)
+    report = check_dataset(spec.name, spec.root)
+    print(report.to_text())
+    if not report.ok:
+        sys.exit(1)
+
+
+def bench_import_task(cfg: DictConfig) -> None:
+    from nasflat.benchmarks.nb201 import import_from_nats
+
+    out = import_from_nats(str(cfg.source), str(cfg.out))
+    print(f"wrote {out}")
+
+
+TASKS: dict[str, Callable[[DictConfig], None]] = {
+    "search": _pipeline_task("search"),
+    "retrain": _pipeline_task("retrain"),
+    "info": info_task,
+    "data_check": data_check_task,
+    "bench_import": bench_import_task,
+}
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from nasflat.checkpoint import CheckpointError
+    from nasflat.phases import NonFiniteLossError
+    from nasflat.spaces.base import ArchFormatError
+
+    errors: list[type[BaseException]] = [
+        ArchFormatError,
+        CheckpointError,
+        NonFiniteLossError,
+        FileNotFoundError,
+        ValueError,
+    ]
+    try:
+        from nasflat.data import DatasetNotFoundError, UnsafePickleError
+
+        errors += [DatasetNotFoundError, UnsafePickleError]
+    except ImportError:  # pragma: no cover - data layer always present in releases
+        pass
+    return tuple(errors)
+
+
+def _guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
+    """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
+
+    def run(cfg: DictConfig) -> None:
+        try:
+            task(cfg)
+        except _known_errors() as e:
+            _fail(f"{type(e).__name__}: {e}", code=1)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: pop the subcommand, hand the rest to Hydra."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    words = 2 if args[0] in ("data", "bench") else 1
+    command = " ".join(args[:words])
+    if command not in COMMANDS:
+        _fail(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}\n\n{USAGE}")
+    name = COMMANDS[command]
+    sys.argv = [f"nasflat {command}", *args[words:]]
+    hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()
+
+
+if __name__ == "__main__":
+    main()

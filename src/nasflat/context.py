@@ -1,0 +1,135 @@
+"""What a phase may use: the space, the data splits, the hardware, the seed and the progress sink.
+
+Algorithms and evaluators receive one :class:`SearchContext` instead of a config object, so library code stays
+free of Hydra and tests can build a context by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasflat.hardware import Hardware, rng_fork
+from nasflat.spaces.base import Arch, SearchSpace
+from nasflat.tracking import Reporter
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which dataset, where, and how the search-time train/val halves are made."""
+
+    name: str
+    root: str = "data"
+    download: bool = False
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    split_method: str = "random"  # random | first | nb201
+    split_portion: float = 0.5
+    split_dir: str | None = None  # NB201 split files (cifar-split.txt, ...)
+    max_train: int | None = None  # debug: keep only the first N training / test images
+    max_test: int | None = None
+
+    def load(self, seed: int) -> DataBundle:
+        from nasflat.data import load_dataset, search_split
+
+        ds = load_dataset(
+            self.name, self.root, download=self.download, mean=self.mean, std=self.std, split_dir=self.split_dir
+        )
+        train, test = ds.train, ds.test
+        if self.max_train is not None:
+            train = train.subset(torch.arange(min(self.max_train, len(train))))
+        if self.max_test is not None:
+            test = test.subset(torch.arange(min(self.max_test, len(test))))
+        s_train, s_val = search_split(
+            train,
+            seed=seed,
+            portion=self.split_portion,
+            method=self.split_method,
+            split_dir=self.split_dir,
+            dataset_name=self.name,
+        )
+        splits = {"train": train, "test": test, "search_train": s_train, "search_val": s_val}
+        if ds.test_halves and self.max_test is None:
+            splits.update({f"test_{k}": v for k, v in ds.test_halves.items()})
+        return DataBundle(
+            name=self.name,
+            num_classes=ds.num_classes,
+            mean=ds.mean,
+            std=ds.std,
+            crop_padding=ds.crop_padding,
+            splits=splits,
+            source=ds.source,
+            split_method=self.split_method,
+        )
+
+
+@dataclass
+class DataBundle:
+    name: str
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_padding: int
+    splits: dict[str, Any]
+    source: str
+    split_method: str
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.splits.items()}
+
+
+@dataclass
+class SearchContext:
+    """Everything a phase needs; ``loader`` gives device-resident loaders with their own generators."""
+
+    space: SearchSpace
+    seed: int
+    hardware: Hardware = field(default_factory=Hardware)
+    data: DataBundle | None = None
+    table: Any = None  # NB201Table when configured
+    reporter: Reporter = field(default_factory=Reporter)
+    supernet_options: dict[str, Any] = field(default_factory=dict)
+    image_shape: tuple[int, int, int] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        if self.data is None:
+            raise RuntimeError("this phase needs data, but the context was built without a dataset")
+        return self.data.num_classes
+
+    def loader(self, split: str, batch_size: int, *, train: bool, seed: int | None = None, cutout: int = 0) -> Any:
+        """A loader over ``split``; training loaders shuffle + augment with a generator seeded by ``seed``."""
+        from nasflat.data import DeviceLoader
+
+        if self.data is None or split not in self.data.splits:
+            have = sorted(self.data.splits) if self.data else []
+            raise ValueError(f"no data split {split!r} (have {have})")
+        g = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        return DeviceLoader(
+            self.data.splits[split],
+            batch_size=batch_size,
+            device=self.hardware.torch_device,
+            mean=self.data.mean,
+            std=self.data.std,
+            train_augment=train,
+            crop_padding=self.data.crop_padding,
+            cutout=cutout,
+            shuffle=train,
+            drop_last=train,
+            generator=g,
+            channels_last=self.hardware.channels_last,
+        )
+
+    def build_supernet(self, seed_offset: int = 11, **options: Any) -> nn.Module:
+        """The space's supernet on the device, initialised from the run seed (independent of call order)."""
+        with rng_fork(self.seed + seed_offset):
+            net = self.space.supernet(self.num_classes, **{**self.supernet_options, **options})
+        return self.hardware.prepare(net)
+
+    def build_network(self, arch: Arch, seed_offset: int = 12, **options: Any) -> nn.Module:
+        with rng_fork(self.seed + seed_offset):
+            net = self.space.network(arch, self.num_classes, **options)
+        return self.hardware.prepare(net)

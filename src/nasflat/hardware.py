@@ -1,0 +1,70 @@
+"""Device and numerics settings shared by every phase (from the ``hardware`` config group)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Where and how tensors are computed; ``bf16`` autocasts forward passes, parameters stay float32."""
+
+    device: str = "cpu"
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = False
+    threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
+
+    def __post_init__(self) -> None:
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"hardware.device={self.device!r} but CUDA is not available on this machine; "
+                "use hardware=cpu (or check the CUDA driver / torch build)"
+            )
+        if self.device not in ("cpu", "mps") and not self.device.startswith("cuda"):
+            raise ValueError(f"hardware.device={self.device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+    def setup(self) -> None:
+        """Process-wide switches; call once at start-up."""
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        if self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.torch_device.type, dtype=torch.bfloat16)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Move to the device (and memory format); compile is applied by callers that own a fixed graph."""
+        model = model.to(self.torch_device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def maybe_compile(self, model: nn.Module) -> nn.Module:
+        return torch.compile(model) if self.compile else model  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def rng_fork(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for a block (module init uses it) and restore the outer state afterwards."""
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state)

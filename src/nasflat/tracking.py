@@ -1,0 +1,191 @@
+"""Console (rich progress), ``metrics.jsonl`` and W&B logging; everything here is a no-op off rank 0.
+
+Library loops report through :class:`Reporter` (``start_epoch`` / ``batch``) so they never import rich or wandb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class Reporter:
+    """Per-batch progress sink used inside training/scoring loops (the base class ignores everything)."""
+
+    def start_epoch(self, phase: str, epoch: int, epochs: int, batches: int) -> None:
+        pass
+
+    def batch(self, batches: int, images: int, loss: float | None = None, acc: float | None = None) -> None:
+        pass
+
+    def end_epoch(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class WandbSettings:
+    """W&B run identity; ``mode`` None means: WANDB_MODE from the environment, else online only with credentials."""
+
+    project: str = "nasflat"
+    entity: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+    tags: tuple[str, ...] = ()
+    mode: str | None = None
+    log_weights: bool = True
+
+
+def resolve_wandb_mode(explicit: str | None) -> str:
+    mode = explicit or os.environ.get("WANDB_MODE")
+    if mode:
+        if mode not in ("online", "offline", "disabled", "dryrun"):
+            raise ValueError(f"W&B mode {mode!r}: expected online, offline or disabled")
+        return mode
+    netrc = Path.home() / ".netrc"
+    has_key = bool(os.environ.get("WANDB_API_KEY")) or (netrc.exists() and "api.wandb.ai" in netrc.read_text())
+    return "online" if has_key else "offline"
+
+
+@dataclass
+class Tracker(Reporter):
+    """Rank-0 sink for progress, per-epoch metrics, artifacts and the final summary."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    wandb: WandbSettings | None = None
+    enabled: bool = True  # False on ranks > 0
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    _run: Any = None
+    _progress: Progress | None = None
+    _task: Any = None
+    _t0: float = 0.0
+    _images: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.wandb is not None:
+            self._run = self._start_wandb(self.wandb)
+
+    # ---- W&B ------------------------------------------------------------------------------------------------
+    def _start_wandb(self, s: WandbSettings) -> Any:
+        mode = resolve_wandb_mode(s.mode)
+        if mode == "disabled":
+            return None
+        import wandb  # heavy import, only when used
+
+        id_file = self.run_dir / "wandb_id.txt"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        return wandb.init(
+            project=s.project,
+            entity=s.entity,
+            group=s.group,
+            job_type=s.job_type,
+            tags=list(s.tags),
+            config=self.config,
+            dir=str(self.run_dir),
+            id=run_id,
+            resume="allow",
+            mode=mode,
+        )
+
+    # ---- progress ----------------------------------------------------------------------------------------------
+    def start_epoch(self, phase: str, epoch: int, epochs: int, batches: int) -> None:
+        if not self.enabled:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+        desc = f"{phase} {epoch + 1}/{epochs}"
+        self._task = self._progress.add_task(desc, total=batches, stats="")
+        self._t0, self._images = time.perf_counter(), 0
+
+    def batch(self, batches: int, images: int, loss: float | None = None, acc: float | None = None) -> None:
+        if not self.enabled or self._progress is None or self._task is None:
+            return
+        self._images += images
+        rate = self._images / max(time.perf_counter() - self._t0, 1e-9)
+        parts = [f"loss {loss:.3f}" if loss is not None else "", f"acc {acc:.3f}" if acc is not None else ""]
+        parts.append(f"{rate:,.0f} img/s")
+        self._progress.update(self._task, advance=batches, stats="  ".join(p for p in parts if p))
+
+    def end_epoch(self) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+
+    def close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    # ---- metrics -------------------------------------------------------------------------------------------
+    def log(self, phase: str, step: int, metrics: dict[str, Any]) -> None:
+        """One record per completed epoch/step of a phase: console line, metrics.jsonl and W&B."""
+        if not self.enabled:
+            return
+        record = {"phase": phase, "step": step, "time": time.time(), **metrics}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        text = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in scalars.items())
+        self.console.log(f"[bold]{phase}[/] {step + 1}: {text}")
+        if self._run is not None:
+            payload = {f"{phase}/{k}": v for k, v in scalars.items()}
+            payload.update({f"{phase}/{k}": v for k, v in metrics.items() if isinstance(v, str)})
+            self._run.log({**payload, f"{phase}/step": step})
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.enabled and self._run is not None:
+            import wandb
+
+            self._run.log({key: wandb.Table(columns=columns, data=rows)})
+
+    def artifacts(self, name: str, kind: str, files: list[Path]) -> None:
+        if not self.enabled or self._run is None:
+            return
+        import wandb
+
+        art = wandb.Artifact(name, type=kind)
+        for f in files:
+            if f.exists():
+                art.add_file(str(f))
+        self._run.log_artifact(art)
+
+    def summary(self, title: str, rows: list[tuple[str, str]]) -> None:
+        if not self.enabled:
+            return
+        self.close_progress()
+        table = Table(title=title, show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for k, v in rows:
+            table.add_row(k, v)
+        self.console.print(table)
+        if self._run is not None:
+            self._run.summary.update(dict(rows))
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.close_progress()
+        if self._run is not None:
+            self._run.finish(exit_code=exit_code)
+            self._run = None
