@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NASFLAT_SHARED", REPO.parent / "shared"))
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # tiny models: threading overhead dominates, and tests must not oversubscribe
 
 
 def shared_path(*parts: str) -> Path:

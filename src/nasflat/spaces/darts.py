@@ -1,0 +1,322 @@
+"""The DARTS cell space: one weight-sharing supernet and the ``DartsSpace`` contract.
+
+The supernet has no mode state. ``forward(x, choice)`` takes either
+- per-edge op weights ``{"normal": (14, K), "reduce": (14, K)}``: DARTS's MixedOp, ``sum_k w[e, k] * op_k(x)`` on
+  every edge (the caller applies softmax or whatever relaxation it uses), or
+- a discrete architecture: a ``Genotype``, or the dense SPOS candidate form (GeNAS's 28 ints, or
+  ``{"normal": 14 ints, "reduce": 14 ints}``; op index into the 8-op DARTS list, 0 = no edge, for both op sets):
+  only the chosen ops on the chosen edges run (single path).
+
+``affine=False`` is the DARTS search network (BN without affine parameters, pooling followed by BN); ``affine=True``
+is the SPOS/GeNAS supernet (affine BN everywhere, pooling followed by affine BN). ``op_set="darts7"`` is A²M's
+variant without ``none``. Architecture values, formats and the neighborhood are defined in ``darts_genotype``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasflat.flops import count_macs
+from nasflat.spaces import darts_genotype as dg
+from nasflat.spaces.base import ArchFormatError, SearchSpace, Weights
+from nasflat.spaces.darts_genotype import (
+    CELLS,
+    DARTS8_OPS,
+    FULL_CONCAT,
+    NODE_OFFSETS,
+    NUM_EDGES,
+    NUM_NODES,
+    OP_SETS,
+    PARAM_FREE_OPS,
+    Genotype,
+)
+from nasflat.spaces.darts_networks import NETWORK_DEFAULTS, OPS, build_network, preprocess
+from nasflat.spaces.ops import bn, count_parameters
+
+# A single path per cell: for each intermediate node, the (input, op index into the supernet's op list) pairs it sums.
+Path = tuple[tuple[tuple[int, int], ...], ...]
+
+
+def search_op(name: str, c: int, stride: int, affine: bool) -> nn.Module:
+    """A candidate op of the search cell; pooling gets a BN so its scale matches the BN'd conv ops."""
+    op = OPS[name](c, stride, affine)
+    return nn.Sequential(op, bn(c, affine)) if "pool" in name else op
+
+
+class MixedEdge(nn.Module):
+    """All candidate ops of one edge."""
+
+    def __init__(self, op_names: Sequence[str], c: int, stride: int, affine: bool) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(search_op(name, c, stride, affine) for name in op_names)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return sum(w[k] * op(x) for k, op in enumerate(self.ops))  # w: (K,)
+
+
+class SearchCell(nn.Module):
+    """Two preprocessed inputs, four nodes, 14 mixed edges; output = concat of all four nodes."""
+
+    def __init__(
+        self,
+        op_names: Sequence[str],
+        c_prev_prev: int,
+        c_prev: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        affine: bool,
+    ) -> None:
+        super().__init__()
+        self.reduction, self.c = reduction, c
+        self.preprocess0, self.preprocess1 = preprocess(c_prev_prev, c_prev, c, reduction_prev, affine)
+        self.edges = nn.ModuleList(
+            MixedEdge(op_names, c, 2 if reduction and j < 2 else 1, affine)
+            for node in range(2, 2 + NUM_NODES)
+            for j in range(node)
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, choice: torch.Tensor | Path) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]  # (B, C, H, W) each
+        for n in range(NUM_NODES):
+            offset = NODE_OFFSETS[n]
+            if isinstance(choice, torch.Tensor):  # (14, K) mixture weights
+                terms = [self.edges[offset + j](h, choice[offset + j]) for j, h in enumerate(states)]
+            else:
+                terms = [self.edges[offset + j].ops[k](states[j]) for j, k in choice[n]]
+            states.append(sum(terms) if terms else self._zeros(states[1]))
+        return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
+
+    def _zeros(self, s: torch.Tensor) -> torch.Tensor:
+        """Output of a node without inputs (possible only in a dense SPOS candidate)."""
+        return s[:, :, ::2, ::2].mul(0.0) if self.reduction else s.mul(0.0)
+
+
+class DartsSupernet(nn.Module):
+    """The DARTS search network (stem, ``layers`` cells with reductions at 1/3 and 2/3, pooling, classifier)."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        C: int = 16,
+        layers: int = 8,
+        stem_multiplier: int = 3,
+        op_set: str = "darts8",
+        affine: bool = False,
+    ) -> None:
+        super().__init__()
+        if op_set not in OP_SETS:
+            raise ValueError(f"unknown op_set {op_set!r}; choose one of {sorted(OP_SETS)}")
+        self.op_set, self.op_names, self.affine, self.layers = op_set, OP_SETS[op_set], affine, layers
+        c_stem = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), bn(c_stem))
+        c_prev_prev, c_prev, c = c_stem, c_stem, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c *= 2
+            self.cells.append(SearchCell(self.op_names, c_prev_prev, c_prev, c, reduction, reduction_prev, affine))
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, NUM_NODES * c
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        return {cell: (NUM_EDGES, len(self.op_names)) for cell in CELLS}
+
+    def forward(self, x: torch.Tensor, choice: Any) -> torch.Tensor:
+        plan = self.plan(choice)
+        s0 = s1 = self.stem(x)  # (B, 3C, H, W)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, plan["reduce" if cell.reduction else "normal"])
+        return self.classifier(self.global_pooling(s1).flatten(1))  # (B, num_classes)
+
+    # ---- what to run ----------------------------------------------------------------------------------------------
+    def plan(self, choice: Any) -> dict[str, torch.Tensor | Path]:
+        """Per cell type: a (14, K) weight tensor or a single path."""
+        if isinstance(choice, Genotype):
+            if choice.normal_concat != FULL_CONCAT or choice.reduce_concat != FULL_CONCAT:
+                raise ArchFormatError(
+                    "supernet cells concatenate all four nodes; the genotype's concat must be [2, 3, 4, 5], got "
+                    f"normal_concat={list(choice.normal_concat)}, reduce_concat={list(choice.reduce_concat)}"
+                )
+            return {cell: self._genotype_path(choice.cell(cell)) for cell in CELLS}
+        if isinstance(choice, Mapping):
+            missing = [c for c in CELLS if c not in choice]
+            if missing:
+                raise ValueError(f"choice mapping lacks {missing}; expected keys {list(CELLS)}")
+            return {cell: self._cell_plan(cell, choice[cell]) for cell in CELLS}
+        if isinstance(choice, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(choice, str):
+            code = [int(v) for v in (choice.reshape(-1).tolist() if hasattr(choice, "reshape") else choice)]
+            if len(code) == 2 * NUM_EDGES:
+                return {
+                    "normal": self._dense_path("normal", code[:14]),
+                    "reduce": self._dense_path("reduce", code[14:]),
+                }
+        raise TypeError(
+            "choice must be {'normal': (14, K) weights, 'reduce': (14, K) weights}, a Genotype, or a dense SPOS "
+            f"candidate (28 ints or {{'normal': 14 ints, 'reduce': 14 ints}}); got {type(choice).__name__}"
+        )
+
+    def _cell_plan(self, cell: str, value: Any) -> torch.Tensor | Path:
+        k = len(self.op_names)
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            if value.shape != (NUM_EDGES, k):
+                raise ValueError(
+                    f"{cell} weights must have shape (14, {k}) for op_set {self.op_set!r}, got {tuple(value.shape)}"
+                )
+            return value
+        values = value.tolist() if hasattr(value, "tolist") else list(value)
+        return self._dense_path(cell, values)
+
+    def _genotype_path(self, pairs: dg.Cell) -> Path:
+        index = {name: k for k, name in enumerate(self.op_names)}
+        return tuple(tuple((j, index[op]) for op, j in pairs[2 * n : 2 * n + 2]) for n in range(NUM_NODES))
+
+    def _dense_path(self, cell: str, ops14: Sequence[int]) -> Path:
+        if len(ops14) != NUM_EDGES or any(not 0 <= int(v) < len(DARTS8_OPS) for v in ops14):
+            raise ArchFormatError(f"{cell}: a dense candidate needs 14 op indices in 0..7 (0 = no edge), got {ops14}")
+        shift = len(DARTS8_OPS) - len(self.op_names)  # darts7 has no `none`: 8-op index m -> m - 1
+        return tuple(
+            tuple((j, int(ops14[off + j]) - shift) for j in range(n + 2) if ops14[off + j])
+            for n, off in enumerate(NODE_OFFSETS)
+        )
+
+
+class DartsSpace(SearchSpace):
+    """The DARTS (NASNet-style) cell space, 8 ops (``darts8``) or A²M's 7 ops without ``none`` (``darts7``)."""
+
+    name = "darts"
+
+    def __init__(self, op_set: str = "darts8") -> None:
+        if op_set not in OP_SETS:
+            raise ValueError(f"unknown op_set {op_set!r}; choose one of {sorted(OP_SETS)}")
+        self.op_set = op_set
+        self.ops = OP_SETS[op_set]
+
+    # ---- architecture values -------------------------------------------------------------------------------------
+    def parse(self, text: str) -> Genotype:
+        return dg.parse_genotype(text)
+
+    def format(self, arch: Genotype) -> str:
+        return dg.format_genotype(self.validate(arch))
+
+    def validate(self, arch: Any) -> Genotype:
+        """Accepts a Genotype, its text, its JSON (dict or string) or GeNAS's 28 ints."""
+        if isinstance(arch, Genotype):
+            return arch
+        if isinstance(arch, str):
+            return dg.from_json(arch) if arch.lstrip().startswith("{") else dg.parse_genotype(arch)
+        if isinstance(arch, Mapping):
+            return dg.from_json(arch)
+        if isinstance(arch, (Sequence, np.ndarray)) and len(arch) == 2 * NUM_EDGES:
+            return dg.decode_genas(list(arch))
+        raise ArchFormatError(
+            f"not a DARTS architecture: {arch!r} (expected a Genotype, its text, its JSON or GeNAS's 28 ints)"
+        )
+
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        return dg.sample_darts8(rng) if self.op_set == "darts8" else dg.sample_darts7(rng)
+
+    def mutate(self, arch: Genotype, rng: np.random.Generator) -> Genotype:
+        return dg.mutate(self.validate(arch), rng)
+
+    def neighbors(self, arch: Genotype, radius: int = 1) -> list[Genotype]:
+        return dg.neighbors(self.validate(arch), radius)
+
+    def canonical(self, arch: Genotype) -> Genotype:
+        return dg.canonical(self.validate(arch))
+
+    def encode(self, arch: Genotype) -> list[int]:
+        if self.op_set != "darts8":
+            raise ArchFormatError("the 28-integer (GeNAS) encoding is defined for op_set 'darts8' only")
+        return dg.encode_genas(self.validate(arch))
+
+    def decode(self, code: Sequence[int]) -> Genotype:
+        """Inverse of ``encode`` (GeNAS ``parse_searched_cell``, with validation)."""
+        return dg.decode_genas(code)
+
+    # ---- continuous relaxation -----------------------------------------------------------------------------------
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        return {cell: (NUM_EDGES, len(self.ops)) for cell in CELLS}
+
+    def derive(self, weights: Weights, **options: Any) -> Genotype:
+        """DARTS discretization of already-normalized weights (no softmax applied here)."""
+        if options:
+            raise TypeError(f"DartsSpace.derive takes no options, got {sorted(options)}")
+        cells = [dg.derive_cell(weights[cell], self.ops) for cell in CELLS]
+        return Genotype._trusted(cells[0], FULL_CONCAT, cells[1], FULL_CONCAT)
+
+    def one_hot(self, arch: Genotype) -> dict[str, torch.Tensor]:
+        """(14, K) per cell: 1 on each chosen (edge, op); other edges one-hot on ``none`` (darts8) or all zero."""
+        arch = self.validate(arch)
+        out = {}
+        for cell in CELLS:
+            w = torch.zeros(NUM_EDGES, len(self.ops))
+            if "none" in self.ops:
+                w[:, self.ops.index("none")] = 1.0
+            for slot, (op, j) in enumerate(arch.cell(cell)):
+                e = dg.edge_index(2 + slot // 2, j)
+                w[e].zero_()
+                w[e, self.ops.index(op)] = 1.0
+            out[cell] = w
+        return out
+
+    def param_free_ops(self, arch: Genotype) -> int:
+        arch = self.validate(arch)
+        return sum(op in PARAM_FREE_OPS for cell in CELLS for op, _ in arch.cell(cell))
+
+    # ---- networks ------------------------------------------------------------------------------------------------
+    def supernet(
+        self, num_classes: int, C: int = 16, layers: int = 8, stem_multiplier: int = 3, affine: bool = False
+    ) -> DartsSupernet:
+        return DartsSupernet(num_classes, C, layers, stem_multiplier, self.op_set, affine)
+
+    def network(
+        self,
+        arch: Genotype,
+        num_classes: int,
+        kind: str = "cifar",
+        layers: int | None = None,
+        C: int | None = None,
+        auxiliary: bool = False,
+        drop_path_prob: float = 0.0,
+    ) -> nn.Module:
+        return build_network(self.validate(arch), num_classes, kind, layers, C, auxiliary, drop_path_prob)
+
+    def describe(self, arch: Genotype) -> dict[str, Any]:
+        """Cells, parameter-free op count, and params (M, no aux head) / MACs (M) of the CIFAR and ImageNet nets."""
+        arch = self.validate(arch)
+        cells = {}
+        for cell in CELLS:
+            pairs = arch.cell(cell)
+            cells[cell] = [
+                {
+                    "node": 2 + n,
+                    "inputs": [j for _, j in pairs[2 * n : 2 * n + 2]],
+                    "ops": [op for op, _ in pairs[2 * n : 2 * n + 2]],
+                }
+                for n in range(NUM_NODES)
+            ]
+        out: dict[str, Any] = {
+            "genotype": dg.format_genotype(arch),
+            "cells": cells,
+            "param_free_ops": self.param_free_ops(arch),
+        }
+        for kind, classes, size in (("cifar", 10, 32), ("imagenet", 1000, 224)):
+            net = build_network(arch, classes, kind)
+            out[kind] = {
+                **NETWORK_DEFAULTS[kind],
+                "num_classes": classes,
+                "input": [3, size, size],
+                "params_M": round(count_parameters(net) / 1e6, 6),
+                "macs_M": round(count_macs(net, (3, size, size)) / 1e6, 3),
+            }
+        return out
