@@ -72,9 +72,13 @@ def versions() -> dict[str, Any]:
     }
 
 
+def _flag(factory: Callable[..., Any] | None, name: str, default: bool = False) -> bool:
+    """A class attribute of the object a (partial) factory builds, e.g. ``needs_supernet``."""
+    return bool(getattr(getattr(factory, "func", factory), name, default))
+
+
 def _needs_supernet(factory: Callable[..., Any] | None) -> bool:
-    target = getattr(factory, "func", factory)
-    return bool(getattr(target, "needs_supernet", False))
+    return _flag(factory, "needs_supernet")
 
 
 def benchmark_entry(table: Any, arch: Arch) -> dict[str, dict[str, float]] | None:
@@ -94,12 +98,11 @@ def run(plan: RunPlan) -> dict[str, Any]:
         return results
 
     t_start = time.perf_counter()
-    data = plan.data.load(plan.seed)
     ctx = SearchContext(
         space=plan.space,
         seed=plan.seed,
         hardware=plan.hardware,
-        data=data,
+        data_spec=plan.data,
         table=plan.table,
         reporter=plan.tracker,
         supernet_options=plan.supernet_options,
@@ -109,7 +112,6 @@ def run(plan: RunPlan) -> dict[str, Any]:
         "algo": plan.algo_name,
         "dataset": plan.data.name,
         "seed": plan.seed,
-        "data": {"source": data.source, "split_method": data.split_method, "sizes": data.sizes()},
     }
 
     arch = plan.arch
@@ -124,6 +126,9 @@ def run(plan: RunPlan) -> dict[str, Any]:
     results["benchmark"] = benchmark_entry(plan.table, arch) if plan.space_name == "nb201" else None
 
     results["retrain"] = _retrain(plan, ctx, arch) if plan.retrain is not None else None
+    if ctx.data_loaded:
+        d = ctx.data
+        results["data"] = {"source": d.source, "split_method": d.split_method, "sizes": d.sizes()}
     results["wall_time_s"] = time.perf_counter() - t_start
     results["versions"] = versions()
     results["config"] = plan.config
@@ -140,16 +145,17 @@ def _search(plan: RunPlan, ctx: SearchContext) -> tuple[Arch, dict[str, Any]]:
     if plan.algo is None:
         raise ValueError("no search algorithm configured (algo=...)")
     supernet, supernet_time = None, 0.0
-    if _needs_supernet(plan.evaluator) or _needs_supernet(plan.algo):
+    evaluator_factory = plan.evaluator if _flag(plan.algo, "uses_evaluator", True) else None  # e.g. DARTS: none
+    if _needs_supernet(evaluator_factory) or _needs_supernet(plan.algo):
         if plan.supernet_trainer is None:
             raise ValueError(f"evaluator={plan.evaluator_name} needs a trained supernet but none is configured")
         trainer = plan.supernet_trainer(ctx)
         supernet_time = run_phase(trainer, plan.store, plan.tracker)
-        supernet = trainer
+        supernet = trainer  # evaluators get the trainer: its supernet plus the initial weights (ABS angle)
     evaluator = None
-    if plan.evaluator is not None:
-        kwargs = {"supernet": supernet.supernet} if supernet is not None and _needs_supernet(plan.evaluator) else {}
-        evaluator = plan.evaluator(ctx, **kwargs)
+    if evaluator_factory is not None:
+        kwargs = {"supernet": supernet} if supernet is not None and _needs_supernet(evaluator_factory) else {}
+        evaluator = evaluator_factory(ctx, **kwargs)
     algo = plan.algo(ctx, evaluator)
     search_time = run_phase(algo, plan.store, plan.tracker)
     arch, score = algo.best()
@@ -160,7 +166,6 @@ def _search(plan: RunPlan, ctx: SearchContext) -> tuple[Arch, dict[str, Any]]:
         "score": score,
         **algo.summary(),
     }
-    summary["wall_time_s"] = supernet_time + search_time
     (plan.run_dir / "search.json").write_text(
         json.dumps({"arch": plan.space.format(arch), **summary}, indent=2, default=str)
     )

@@ -62,7 +62,7 @@ class Tracker(Reporter):
     config: dict[str, Any]
     wandb: WandbSettings | None = None
     enabled: bool = True  # False on ranks > 0
-    console: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=lambda: Console(stderr=True, log_path=False))
     _run: Any = None
     _progress: Progress | None = None
     _task: Any = None
@@ -150,8 +150,13 @@ class Tracker(Reporter):
         text = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in scalars.items())
         self.console.log(f"[bold]{phase}[/] {step + 1}: {text}")
         if self._run is not None:
-            payload = {f"{phase}/{k}": v for k, v in scalars.items()}
+            payload: dict[str, Any] = {f"{phase}/{k}": v for k, v in scalars.items()}
             payload.update({f"{phase}/{k}": v for k, v in metrics.items() if isinstance(v, str)})
+            for k, v in metrics.items():  # matrices (e.g. softmax(alpha) per edge) become W&B tables
+                if isinstance(v, list) and v and isinstance(v[0], list):
+                    import wandb
+
+                    payload[f"{phase}/{k}"] = wandb.Table(columns=[str(i) for i in range(len(v[0]))], data=v)
             self._run.log({**payload, f"{phase}/step": step})
 
     def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -176,8 +181,8 @@ class Tracker(Reporter):
             return
         self.close_progress()
         table = Table(title=title, show_header=False)
-        table.add_column(style="bold")
-        table.add_column()
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
         for k, v in rows:
             table.add_row(k, v)
         self.console.print(table)

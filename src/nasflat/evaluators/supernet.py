@@ -30,7 +30,8 @@ class SupernetEvaluator(Evaluator):
         super().__init__(ctx.space)
         if metric not in ("acc", "loss"):
             raise ValueError(f"evaluator.metric={metric!r}: expected 'acc' or 'loss'")
-        self.ctx, self.supernet, self.metric = ctx, supernet, metric
+        # `supernet` is the finished SupernetTrainer phase: .supernet (trained) and .init_state (initial weights)
+        self.ctx, self.supernet, self.metric = ctx, supernet.supernet, metric
         self.bn_images, self.val_images, self.batch_size = bn_images, val_images, batch_size
 
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,172 @@
+"""End-to-end CLI behaviour on CPU with tiny settings: pipeline outputs, readable errors, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = ["experiment=demo", "debug=tiny", "algo.budget=4", "algo.chunk=2", "evaluator.bn_images=64",
+        "evaluator.val_images=64", "evaluator.batch_size=32"]
+
+
+def nasflat(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None,
+            timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "nasflat.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=full_env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nasflat {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def results_of(out_root: Path) -> dict:
+    (path,) = list(out_root.glob("*/*/results.json"))
+    return json.loads(path.read_text())
+
+
+def test_help_lists_commands():
+    out = nasflat("--help", check=True).stdout
+    for cmd in ("search", "retrain", "info", "data check", "bench import"):
+        assert cmd in out
+
+
+def test_unknown_command_and_unknown_option_are_readable(tmp_path):
+    bad = nasflat("serch")
+    assert bad.returncode != 0 and "unknown command 'serch'" in bad.stderr
+    bad = nasflat("search", "algo.budgett=3", f"out_root={tmp_path}")
+    assert bad.returncode != 0
+    assert "algo.budgett" in bad.stderr and "not in struct" in bad.stderr
+    bad = nasflat("search", "algo=nonexistent", f"out_root={tmp_path}")
+    assert bad.returncode != 0 and "nonexistent" in bad.stderr and "Available options" in bad.stderr
+
+
+def test_malformed_arch_names_the_token():
+    bad = nasflat("info", "space=nb201", "arch=|nor_conv_3x3~0|+|conv_9x9~0|none~1|+|none~0|none~1|none~2|")
+    assert bad.returncode == 1
+    assert "conv_9x9" in bad.stderr and "nor_conv_3x3" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_info_reports_table_params(nb201_csv):
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    proc = nasflat("info", "space=nb201", f"arch={arch}", f"benchmark.nb201_table={nb201_csv}", check=True)
+    info = json.loads(proc.stdout)
+    with open(nb201_csv) as f:
+        row = next(r for r in csv.DictReader(f) if r["arch_str"] == arch)
+    assert info["cost"]["cifar10"]["params"] == int(row["params_cifar10"])
+    assert info["cost"]["imagenet16_120"]["params"] == int(row["params_imagenet16"])
+    assert info["benchmark"]["cifar10"]["test"] == pytest.approx(float(row["cifar10_test_acc"]))
+    assert info["cost"]["cifar10"]["macs"] > info["cost"]["imagenet16_120"]["macs"] > 0
+
+
+def test_data_check_names_missing_files(tmp_path):
+    proc = nasflat("data", "check", "dataset=cifar10", f"dataset.root={tmp_path}")
+    assert proc.returncode == 1
+    assert str(tmp_path) in proc.stdout and "data_batch_1" in proc.stdout and "missing" in proc.stdout.lower()
+
+
+def test_search_on_missing_dataset_is_readable(tmp_path):
+    proc = nasflat("search", "dataset=cifar10", f"dataset.root={tmp_path}", "debug=tiny", f"out_root={tmp_path}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert str(tmp_path) in proc.stderr and "cifar-10-batches-py" in proc.stderr
+
+
+def test_search_pipeline_writes_results(tmp_path, nb201_csv):
+    nasflat("search", *TINY, f"out_root={tmp_path}", f"benchmark.nb201_table={nb201_csv}", check=True)
+    r = results_of(tmp_path)
+    assert r["space"] == "nb201" and r["algo"] == "rs" and r["dataset"] == "digits" and r["seed"] == 0
+    assert r["search"]["candidates"] == 4 and 1 <= r["search"]["evaluations"] <= 4
+    assert r["retrain"]["epochs"] == 2 and 0.0 <= r["retrain"]["test_acc"] <= 1.0
+    assert set(r["benchmark"]) == {"cifar10", "cifar100", "imagenet16_120"}
+    assert r["versions"]["torch"] and r["config"]["seed"] == 0
+    run_dir = Path(r["run_dir"])
+    assert (run_dir / "arch.txt").read_text().strip() == r["arch"]
+    assert (run_dir / "checkpoints" / "supernet.pt").exists() and (run_dir / "checkpoints" / "retrain.pt").exists()
+    # rerunning the same command finds the finished run instead of recomputing it
+    again = nasflat("search", *TINY, f"out_root={tmp_path}", f"benchmark.nb201_table={nb201_csv}", check=True)
+    assert "already complete" in again.stderr
+
+
+def test_corrupt_checkpoint_then_restart(tmp_path):
+    args = [*TINY, "retrain=none", f"out_root={tmp_path}"]
+    nasflat("search", *args, check=True)
+    (ckpt,) = list(tmp_path.glob("*/*/checkpoints/supernet.pt"))
+    (ckpt.parent.parent / "results.json").unlink()
+    ckpt.write_bytes(b"\x00garbage")
+    bad = nasflat("search", *args)
+    assert bad.returncode == 1 and "corrupt" in bad.stderr and "restart=true" in bad.stderr
+    nasflat("search", *args, "restart=true", check=True)
+    assert (ckpt.parent.parent / "checkpoints.old-0" / "supernet.pt").exists()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    proc = nasflat("search", *TINY, "retrain.optim.lr=1e30", f"out_root={tmp_path}")
+    assert proc.returncode == 1 and "loss became" in proc.stderr and "Traceback" not in proc.stderr
+    (ckpt_dir,) = list(tmp_path.glob("*/*/checkpoints"))
+    assert (ckpt_dir / "supernet.pt").exists() and (ckpt_dir / "search.pt").exists()
+    assert not (ckpt_dir / "retrain.pt").exists()
+
+
+def _wait_for(path_glob: str, root: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        hits = list(root.glob(path_glob))
+        if hits:
+            return hits[0]
+        if proc.poll() is not None:
+            raise AssertionError("process ended before the checkpoint appeared")
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for a checkpoint")
+
+
+def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
+    args = [*TINY, "supernet.epochs=8", "dataset.max_train=512"]
+    ref_root, kill_root = tmp_path / "ref", tmp_path / "killed"
+    nasflat("search", *args, f"out_root={ref_root}", check=True)
+
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen([sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={kill_root}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    ckpt = _wait_for("*/*/checkpoints/supernet.pt", kill_root, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list(kill_root.glob("*/*/results.json")), "the run finished before it could be killed"
+    import torch
+
+    step = torch.load(ckpt, weights_only=True)["step"]
+    assert 1 <= step < 8
+    resumed = nasflat("search", *args, f"out_root={kill_root}", check=True)
+    assert "resuming supernet" in resumed.stderr
+    a, b = results_of(ref_root), results_of(kill_root)
+    assert a["arch"] == b["arch"]
+    assert a["search"]["score"] == b["search"]["score"]
+    assert a["retrain"]["train_loss"] == b["retrain"]["train_loss"]
+    assert a["retrain"]["test_acc"] == b["retrain"]["test_acc"]
+
+
+def test_retrain_command(tmp_path):
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    nasflat("retrain", f"arch={arch}", "dataset=digits", "debug=tiny", f"out_root={tmp_path}", check=True)
+    r = results_of(tmp_path)
+    assert r["arch"] == arch and r["search"] is None and r["retrain"]["epochs"] == 2
+
+
+def test_multirun_benchmark_random_search(tmp_path, nb201_csv):
+    nasflat("search", "-m", "experiment=nb201_rs_benchmark", "seed=0,1",
+            f"benchmark.nb201_table={nb201_csv}", f"out_root={tmp_path}", check=True)
+    runs = sorted(tmp_path.glob("multirun/search/*/results.json"))
+    assert len(runs) == 2
+    results = [json.loads(p.read_text()) for p in runs]
+    assert {r["seed"] for r in results} == {0, 1}
+    for r in results:
+        assert r["search"]["candidates"] == 100 and r["retrain"] is None
+        # the selected architecture is the best CIFAR-10-valid among the sampled ones, so at least as good
+        # as a typical architecture
+        assert r["benchmark"]["cifar10"]["valid"] > 80
