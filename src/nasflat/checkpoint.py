@@ -84,8 +84,9 @@ class CheckpointStore:
         try:
             payload = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # any unpickling/zip error means the file is unusable
+            reason = (str(e).strip().splitlines() or [""])[0][:160]  # torch's advice to drop weights_only is not ours
             raise CheckpointError(
-                f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}). Nothing was overwritten. "
+                f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {reason}). Nothing was overwritten. "
                 "To discard this run's progress and start over, rerun the same command with `restart=true` "
                 "(the old checkpoints are moved aside, not deleted)."
             ) from e
