@@ -1,0 +1,219 @@
+"""In-memory image datasets (uint8 tensors) for CIFAR-10/100, ImageNet16-120 and the embedded digits demo.
+
+Everything is read into one uint8 tensor per split so that `DeviceLoader` can move it to the device once.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .sources import DATASET_NAMES, SOURCES, DatasetNotFoundError, SourceSpec, md5_mismatches
+from .unpickle import load_pickle
+
+Triple = tuple[float, float, float]
+
+# NB201 / AutoDL normalization (pixel values / 255); DARTS-style runs pass their own mean/std.
+NORMALIZATION: dict[str, tuple[Triple, Triple]] = {
+    "cifar10": ((125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255)),
+    "cifar100": ((129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255)),
+    "imagenet16_120": ((122.68 / 255, 116.66 / 255, 104.01 / 255), (63.22 / 255, 61.26 / 255, 65.09 / 255)),
+}
+
+# NB201 split files holding the valid/test halves of the test set.
+TEST_SPLIT_FILES = {"cifar100": "cifar100-test-split.txt", "imagenet16_120": "imagenet-16-120-test-split.txt"}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSplit:
+    """Images as uint8 (N, 3, H, W) on CPU and int64 labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be uint8 (N, 3, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            n = self.images.shape[0]
+            raise ValueError(f"labels must be int64 ({n},), got {self.labels.dtype} {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ImageSplit:
+        idx = indices if torch.is_tensor(indices) else torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        idx = idx.long().cpu()
+        return ImageSplit(self.images[idx], self.labels[idx])
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """A dataset in memory plus the protocol facts a run must record (normalization, padding, where it came from)."""
+
+    name: str
+    num_classes: int
+    train: ImageSplit
+    test: ImageSplit
+    mean: Triple
+    std: Triple
+    crop_padding: int
+    test_halves: dict[str, ImageSplit] | None
+    source: str
+
+    @property
+    def image_size(self) -> int:
+        return self.train.images.shape[-1]
+
+
+def read_split_file(path: str | Path) -> dict[str, np.ndarray]:
+    """Parse an NB201 split file ({"key": ["int", ["1", ...]], ...}) into int64 index arrays."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+        return {k: np.asarray([int(i) for i in v[1]], dtype=np.int64) for k, v in raw.items()}
+    except (ValueError, TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"{path} is not an NB201 split file (expected {{'name': ['int', ['0', ...]]}}): {e}") from e
+
+
+def _split_from_pickles(directory: Path, files: Sequence[str], label_key: str, size: int) -> ImageSplit:
+    images, labels = [], []
+    for f in files:
+        entry = load_pickle(directory / f)
+        data, y = np.asarray(entry["data"]), np.asarray(entry[label_key], dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape != (len(y), 3 * size * size):
+            raise ValueError(f"{directory / f}: expected uint8 data ({len(y)}, {3 * size * size}), got {data.shape}")
+        images.append(data.reshape(-1, 3, size, size))
+        labels.append(y)
+    return ImageSplit(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)))
+
+
+def _check_md5(spec: SourceSpec, directory: Path) -> str:
+    bad = md5_mismatches(spec, directory)
+    if not bad:
+        return "md5 official"
+    warnings.warn(
+        f"{spec.name}: md5 of {', '.join(bad)} in {directory} differs from the official files (a re-encoded or "
+        "modified copy, e.g. the JPEG-derived CIFAR-10 test pack); loading anyway, but accuracies may not match "
+        "published numbers.",
+        stacklevel=4,
+    )
+    return f"md5 differs from official: {', '.join(bad)}"
+
+
+def _download(spec: SourceSpec, root: Path) -> None:
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        download_and_extract_archive(spec.url, str(root), md5=spec.archive_md5)
+    except Exception as e:  # offline, proxy, disk full: all end in the same manual instructions
+        raise spec.not_found(root, f" Download of {spec.url} failed ({type(e).__name__}: {e}).") from e
+
+
+def _test_halves(name: str, test: ImageSplit, split_dir: str | Path | None) -> dict[str, ImageSplit] | None:
+    if split_dir is None or name not in TEST_SPLIT_FILES:
+        return None
+    path = Path(split_dir) / TEST_SPLIT_FILES[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"NB201 split file {path} is missing (it ships with AutoDL-Projects' configs)")
+    idx = read_split_file(path)
+    n = max(int(v.max()) for v in idx.values()) + 1
+    if n > len(test):
+        raise ValueError(f"{path} indexes {n} test images but the {name} test set has {len(test)}")
+    return {"valid": test.subset(idx["xvalid"]), "test": test.subset(idx["xtest"])}
+
+
+def _load_cifar(name: str, root: Path, download: bool) -> tuple[ImageSplit, ImageSplit, str]:
+    spec = SOURCES[name]
+    if spec.missing(root):
+        if not download:
+            raise spec.not_found(root)
+        _download(spec, root)
+        if spec.missing(root):
+            raise spec.not_found(root, " The downloaded archive did not contain them.")
+    d = spec.directory(root)
+    md5 = _check_md5(spec, d)
+    if name == "cifar10":
+        train = _split_from_pickles(d, [f"data_batch_{i}" for i in range(1, 6)], "labels", 32)
+        test = _split_from_pickles(d, ["test_batch"], "labels", 32)
+    else:
+        train = _split_from_pickles(d, ["train"], "fine_labels", 32)
+        test = _split_from_pickles(d, ["test"], "fine_labels", 32)
+    return train, test, f"{d.resolve()} (python pickles; {md5})"
+
+
+def _keep_first_classes(split: ImageSplit, num_classes: int) -> ImageSplit:
+    """ImageNet16-120: keep 1-based labels 1..num_classes and shift them to 0-based (AutoDL protocol)."""
+    keep = (split.labels >= 1) & (split.labels <= num_classes)
+    return ImageSplit(split.images[keep], split.labels[keep] - 1)
+
+
+def _load_imagenet16(root: Path, download: bool) -> tuple[ImageSplit, ImageSplit, str]:
+    spec = SOURCES["imagenet16_120"]
+    if spec.missing(root):
+        extra = " (dataset.download=true cannot help: there is no public automatic download.)" if download else ""
+        raise spec.not_found(root, extra)
+    d = spec.directory(root)
+    md5 = _check_md5(spec, d)
+    # filter per batch: the 10 raw train batches hold 1.28M images (~1 GB), the kept 120 classes ~116 MB
+    parts = [
+        _keep_first_classes(_split_from_pickles(d, [f"train_data_batch_{i}"], "labels", 16), 120) for i in range(1, 11)
+    ]
+    train = ImageSplit(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+    test = _keep_first_classes(_split_from_pickles(d, ["val_data"], "labels", 16), 120)
+    return train, test, f"{d.resolve()} (ImageNet16 pickles, labels 1..120 kept; {md5})"
+
+
+def load_dataset(
+    name: str,
+    root: str | Path,
+    *,
+    download: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    split_dir: str | Path | None = None,
+) -> ImageDataset:
+    """Load `name` from `root` into memory; mean/std default to the NB201 constants (see NORMALIZATION)."""
+    if name not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    if name == "digits":
+        from .digits import load_digits_dataset
+
+        return load_digits_dataset(mean=mean, std=std)
+    root = Path(root).expanduser()
+    if name == "imagenet16_120":
+        train, test, source = _load_imagenet16(root, download)
+        num_classes, padding = 120, 2
+    else:
+        train, test, source = _load_cifar(name, root, download)
+        num_classes, padding = (10 if name == "cifar10" else 100), 4
+    default_mean, default_std = NORMALIZATION[name]
+    return ImageDataset(
+        name=name,
+        num_classes=num_classes,
+        train=train,
+        test=test,
+        mean=_triple(mean, default_mean, "mean"),
+        std=_triple(std, default_std, "std"),
+        crop_padding=padding,
+        test_halves=_test_halves(name, test, split_dir),
+        source=source,
+    )
+
+
+def _triple(value: Sequence[float] | None, default: Triple, what: str) -> Triple:
+    if value is None:
+        return default
+    if len(value) != 3:
+        raise ValueError(f"{what} needs one value per RGB channel, got {list(value)}")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+__all__ = ["DatasetNotFoundError", "ImageDataset", "ImageSplit", "load_dataset", "read_split_file"]
