@@ -170,3 +170,24 @@ def test_multirun_benchmark_random_search(tmp_path, nb201_csv):
         # the selected architecture is the best CIFAR-10-valid among the sampled ones, so at least as good
         # as a typical architecture
         assert r["benchmark"]["cifar10"]["valid"] > 80
+
+
+def test_info_darts_genotype(darts_genotypes):
+    g = json.loads(darts_genotypes.read_text())["DARTS_V2"]
+    from nasflat.spaces.darts_genotype import from_json
+
+    text = str(from_json(g))
+    info = json.loads(nasflat("info", "space=darts", f"arch={text}", check=True).stdout)
+    assert info["genotype"] == text
+    assert info["cifar"]["params_M"] == pytest.approx(3.349342, abs=1e-6)  # quark0 train.py prints 3.349342MB
+    assert info["imagenet"]["params_M"] == pytest.approx(4.7, abs=0.05)
+    assert 500 < info["imagenet"]["macs_M"] < 600
+
+
+def test_search_darts_space_end_to_end(tmp_path):
+    nasflat("search", "space=darts", "dataset=digits", "debug=tiny", "algo.budget=3", "algo.chunk=3",
+            "evaluator.bn_images=32", "evaluator.val_images=32", f"out_root={tmp_path}", check=True)
+    r = results_of(tmp_path)
+    assert r["space"] == "darts" and r["arch"].startswith("Genotype(normal=[")
+    assert r["benchmark"] is None and r["retrain"]["epochs"] == 2
+    assert r["retrain"]["protocol"]["network"]["layers"] == 3  # debug=tiny sizes from the darts space config

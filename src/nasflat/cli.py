@@ -15,7 +15,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import instantiate as _instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -54,8 +54,21 @@ def _run_id(override_dirname: str) -> str:
 OmegaConf.register_new_resolver("nasflat_run_id", _run_id, replace=True)
 
 
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """Hydra instantiate with plain containers (library code never sees a DictConfig)."""
+    return _instantiate(node, _convert_="all", **kwargs)
+
+
+def _quote_arch(arg: str) -> str:
+    """Pass ``arch=...`` verbatim: genotype text has brackets, quotes and commas Hydra's grammar would parse."""
+    key, sep, value = arg.partition("=")
+    if not sep or key.lstrip("+~") != "arch" or value[:1] in ("'", '"'):
+        return arg
+    return f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+
+
 def _fail(message: str, code: int = 2) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(code)
 
 
@@ -218,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}\n\n{USAGE}")
     name = COMMANDS[command]
-    sys.argv = [f"nasflat {command}", *args[words:]]
+    sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in args[words:])]
     hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()
 
 
