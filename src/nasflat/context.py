@@ -88,25 +88,35 @@ class SearchContext:
     space: SearchSpace
     seed: int
     hardware: Hardware = field(default_factory=Hardware)
-    data: DataBundle | None = None
+    data_spec: DataSpec | None = None
     table: Any = None  # NB201Table when configured
     reporter: Reporter = field(default_factory=Reporter)
     supernet_options: dict[str, Any] = field(default_factory=dict)
-    image_shape: tuple[int, int, int] | None = None
+    _data: DataBundle | None = None
+
+    @property
+    def data(self) -> DataBundle:
+        """The dataset, loaded on first use (a benchmark-only search never touches image data)."""
+        if self._data is None:
+            if self.data_spec is None:
+                raise ValueError("this phase needs a dataset, but the context was built without one")
+            self._data = self.data_spec.load(self.seed)
+        return self._data
+
+    @property
+    def data_loaded(self) -> bool:
+        return self._data is not None
 
     @property
     def num_classes(self) -> int:
-        if self.data is None:
-            raise RuntimeError("this phase needs data, but the context was built without a dataset")
         return self.data.num_classes
 
     def loader(self, split: str, batch_size: int, *, train: bool, seed: int | None = None, cutout: int = 0) -> Any:
         """A loader over ``split``; training loaders shuffle + augment with a generator seeded by ``seed``."""
         from nasflat.data import DeviceLoader
 
-        if self.data is None or split not in self.data.splits:
-            have = sorted(self.data.splits) if self.data else []
-            raise ValueError(f"no data split {split!r} (have {have})")
+        if split not in self.data.splits:
+            raise ValueError(f"no data split {split!r} (have {sorted(self.data.splits)})")
         g = torch.Generator().manual_seed(self.seed if seed is None else seed)
         return DeviceLoader(
             self.data.splits[split],
