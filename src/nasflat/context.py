@@ -38,19 +38,21 @@ class DataSpec:
         ds = load_dataset(
             self.name, self.root, download=self.download, mean=self.mean, std=self.std, split_dir=self.split_dir
         )
-        train, test = ds.train, ds.test
-        if self.max_train is not None:
-            train = train.subset(torch.arange(min(self.max_train, len(train))))
-        if self.max_test is not None:
-            test = test.subset(torch.arange(min(self.max_test, len(test))))
         s_train, s_val = search_split(
-            train,
+            ds.train,
             seed=seed,
             portion=self.split_portion,
             method=self.split_method,
             split_dir=self.split_dir,
             dataset_name=self.name,
         )
+        train, test = ds.train, ds.test
+        if self.max_train is not None:  # shrink after splitting, so index-file splits stay valid
+            train = _head(train, self.max_train)
+            s_train = _head(s_train, round(self.max_train * self.split_portion))
+            s_val = _head(s_val, self.max_train - round(self.max_train * self.split_portion))
+        if self.max_test is not None:
+            test = _head(test, self.max_test)
         splits = {"train": train, "test": test, "search_train": s_train, "search_val": s_val}
         if ds.test_halves and self.max_test is None:
             splits.update({f"test_{k}": v for k, v in ds.test_halves.items()})
@@ -64,6 +66,10 @@ class DataSpec:
             source=ds.source,
             split_method=self.split_method,
         )
+
+
+def _head(split: Any, n: int) -> Any:
+    return split.subset(torch.arange(min(n, len(split))))
 
 
 @dataclass
