@@ -191,3 +191,18 @@ def test_search_darts_space_end_to_end(tmp_path):
     assert r["space"] == "darts" and r["arch"].startswith("Genotype(normal=[")
     assert r["benchmark"] is None and r["retrain"]["epochs"] == 2
     assert r["retrain"]["protocol"]["network"]["layers"] == 3  # debug=tiny sizes from the darts space config
+
+
+def test_report_aggregates_a_sweep(tmp_path, nb201_csv):
+    nasflat("search", "-m", "experiment=nb201_rs_benchmark", "seed=0,1,2", "algo.budget=30",
+            f"benchmark.nb201_table={nb201_csv}", f"out_root={tmp_path}", check=True)
+    proc = nasflat("report", str(tmp_path), check=True)
+    results = [json.loads(p.read_text()) for p in tmp_path.glob("multirun/search/*/results.json")]
+    tests = [r["benchmark"]["cifar10"]["test"] for r in results]
+    mean = sum(tests) / 3
+    std = (sum((t - mean) ** 2 for t in tests) / 2) ** 0.5
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| nb201 | rs |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == "3" and cells[6] == f"{mean:.2f}±{std:.2f}"
+    assert (tmp_path / "report.md").read_text().startswith("| space |")
+    assert (tmp_path / "report.csv").exists()

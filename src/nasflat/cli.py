@@ -27,6 +27,7 @@ commands:
   info            JSON summary of an architecture (space=... arch=...)
   data check      which dataset files are present or missing and how to obtain them (dataset=...)
   bench import    build the NB201 table from the official NATS-Bench tss files (source=... out=...)
+  report          mean ± std table over every results.json under PATH... (not a Hydra app)
 
 Examples:
   nasflat search experiment=demo
@@ -226,10 +227,15 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
+    if args[0] == "report":
+        from nasflat.report import main as report_main
+
+        report_main(args[1:])
+        return
     words = 2 if args[0] in ("data", "bench") else 1
     command = " ".join(args[:words])
     if command not in COMMANDS:
-        _fail(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}\n\n{USAGE}")
+        _fail(f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report'])}\n\n{USAGE}")
     name = COMMANDS[command]
     sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in args[words:])]
     hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()

@@ -19,6 +19,7 @@ import torch
 import nasflat
 from nasflat.checkpoint import CheckpointStore
 from nasflat.context import DataSpec, SearchContext
+from nasflat.distributed import world_size
 from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.spaces.base import Arch, SearchSpace
@@ -130,6 +131,8 @@ def run(plan: RunPlan) -> dict[str, Any]:
         d = ctx.data
         results["data"] = {"source": d.source, "split_method": d.split_method, "sizes": d.sizes()}
     results["wall_time_s"] = time.perf_counter() - t_start
+    gpus = world_size() if plan.hardware.device.startswith("cuda") else 0
+    results["hardware"] = {"device": plan.hardware.device, "world_size": world_size(), "gpus": gpus}
     results["versions"] = versions()
     results["config"] = plan.config
     results["run_dir"] = str(plan.run_dir)

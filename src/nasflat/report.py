@@ -1,0 +1,96 @@
+"""`nasflat report PATH...`: aggregate every results.json under run/sweep directories into a paper-style table.
+
+Rows group runs by (space, algorithm, evaluator, search dataset); columns are mean ± std over seeds (with n) of
+the NB201 valid/test accuracies on all three datasets, the retrained test accuracy and the search cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+NB201 = (("cifar10", "C10"), ("cifar100", "C100"), ("imagenet16_120", "IN16"))
+
+
+def find_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every results.json under the given files/directories (deduplicated, sorted by path)."""
+    files: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_file():
+            files.add(p.resolve())
+        elif p.is_dir():
+            files.update(f.resolve() for f in p.rglob("results.json"))
+        else:
+            raise FileNotFoundError(f"{p} does not exist")
+    return [json.loads(f.read_text()) | {"_path": str(f)} for f in sorted(files)]
+
+
+def _evaluator(r: dict[str, Any]) -> str:
+    ev = (r.get("search") or {}).get("evaluator") or {}
+    if not ev:
+        return "-"
+    extra = ",".join(f"{k}={ev[k]}" for k in ("dataset", "split", "metric") if k in ev)
+    return f"{ev.get('name', '?')}({extra})" if extra else str(ev.get("name", "?"))
+
+
+def _fmt(values: Sequence[float], scale: float = 1.0) -> str:
+    if not values:
+        return ""
+    xs = [v * scale for v in values]
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.fmean(xs):.2f}±{sd:.2f}"
+
+
+def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the aggregated table."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[(r.get("space", "?"), str(r.get("algo")), _evaluator(r), r.get("dataset", "?"))].append(r)
+    header = ["space", "algo", "evaluator", "search data", "n"]
+    header += [f"{short} {s}" for _, short in NB201 for s in ("valid", "test")]
+    header += ["retrain test", "search h", "search GPU-h"]
+    rows = []
+    for key, runs in sorted(groups.items()):
+        row = [*key, str(len(runs))]
+        for ds, _ in NB201:
+            for split in ("valid", "test"):
+                row.append(_fmt([r["benchmark"][ds][split] for r in runs if r.get("benchmark")]))
+        row.append(_fmt([r["retrain"]["test_acc"] for r in runs if r.get("retrain")], 100))
+        hours = [r["search"]["wall_time_s"] / 3600 for r in runs if r.get("search")]
+        row.append(_fmt(hours))
+        searched = [r for r in runs if r.get("search")]
+        gpus = [r["search"]["wall_time_s"] / 3600 * r.get("hardware", {}).get("gpus", 0) for r in searched]
+        row.append(_fmt(gpus) if any(gpus) else "0")
+        rows.append(row)
+    return header, rows
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="nasflat report", description=__doc__)
+    ap.add_argument("paths", nargs="+", help="run or sweep directories (searched recursively for results.json)")
+    ap.add_argument("--out", default=None, help="directory for report.md and report.csv (default: first path)")
+    args = ap.parse_args(argv)
+    results = find_results(args.paths)
+    if not results:
+        raise SystemExit(f"no results.json under {', '.join(args.paths)}")
+    header, rows = table(results)
+    text = markdown(header, rows)
+    print(text, end="")
+    out = Path(args.out or (args.paths[0] if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(text)
+    with open(out / "report.csv", "w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    print(f"\nwrote {out / 'report.md'} and {out / 'report.csv'} ({len(results)} runs)")
