@@ -224,6 +224,8 @@ class Retrainer:
         self.ctx, self.arch, self.cfg = ctx, arch, cfg
         self.total_steps = cfg.epochs
         self.model = ctx.build_network(arch, **(cfg.network or {}))
+        # a standalone network is a fixed graph, so hardware.compile applies here (not to supernets)
+        self.compiled = ctx.hardware.maybe_compile(self.model)
         self.optimizer = cfg.optim.make(self.model.parameters())
         self.loader = ctx.loader("train", cfg.batch_size, train=True, seed=ctx.seed + 201, cutout=cfg.cutout)
         self.history: list[dict[str, float]] = []
@@ -243,6 +245,7 @@ class Retrainer:
             grad_clip=cfg.optim.grad_clip,
             aux_weight=cfg.aux_weight,
             label_smoothing=cfg.optim.label_smoothing,
+            forward=lambda _m, x: self.compiled(x),
             reporter=reporter,
             where=f"retraining epoch {step + 1}",
         )
@@ -255,7 +258,9 @@ class Retrainer:
         }
         last = step + 1 == cfg.epochs
         if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
-            test = evaluate(self.model, self.ctx.loader("test", 512, train=False), hw=hw)
+            test = evaluate(
+                self.model, self.ctx.loader("test", 512, train=False), hw=hw, forward=lambda _m, x: self.compiled(x)
+            )
             metrics.update(test_loss=test["loss"], test_acc=test["acc"])
         self.history.append(metrics)
         return metrics
