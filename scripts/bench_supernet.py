@@ -32,8 +32,9 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB -> MiB (process peak RSS)
 
 
-def bench(space_name: str, mode: str, device: torch.device, bf16: bool, batch: int, steps: int, warmup: int,
-          res: int) -> tuple[float, float]:
+def bench(
+    space_name: str, mode: str, device: torch.device, bf16: bool, batch: int, steps: int, warmup: int, res: int
+) -> tuple[float, float]:
     space = SPACES[space_name]()
     torch.manual_seed(0)
     net = space.supernet(10).to(device)
@@ -91,9 +92,23 @@ def main() -> None:
         for device, bf16 in configs:
             rates = {}
             for mode in ("mixture", "single_path"):
-                cmd = [sys.executable, __file__, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--threads", str(args.threads),
-                       "--one", space, mode, device.type, str(int(bf16))]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                    "--threads",
+                    str(args.threads),
+                    "--one",
+                    space,
+                    mode,
+                    device.type,
+                    str(int(bf16)),
+                ]
                 out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
                 rate, mem = out["rate"], out["mem"]
                 rates[mode] = rate

@@ -13,15 +13,29 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["experiment=demo", "debug=tiny", "algo.budget=4", "algo.chunk=2", "evaluator.bn_images=64",
-        "evaluator.val_images=64", "evaluator.batch_size=32"]
+TINY = [
+    "experiment=demo",
+    "debug=tiny",
+    "algo.budget=4",
+    "algo.chunk=2",
+    "evaluator.bn_images=64",
+    "evaluator.val_images=64",
+    "evaluator.batch_size=32",
+]
 
 
-def nasflat(*args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None,
-            timeout: int = 300) -> subprocess.CompletedProcess:
+def nasflat(
+    *args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "nasflat.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nasflat.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"nasflat {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -132,8 +146,12 @@ def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
     nasflat("search", *args, f"out_root={ref_root}", check=True)
 
     env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen([sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={kill_root}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={kill_root}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     ckpt = _wait_for("*/*/checkpoints/supernet.pt", kill_root, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -159,8 +177,15 @@ def test_retrain_command(tmp_path):
 
 
 def test_multirun_benchmark_random_search(tmp_path, nb201_csv):
-    nasflat("search", "-m", "experiment=nb201_rs_benchmark", "seed=0,1",
-            f"benchmark.nb201_table={nb201_csv}", f"out_root={tmp_path}", check=True)
+    nasflat(
+        "search",
+        "-m",
+        "experiment=nb201_rs_benchmark",
+        "seed=0,1",
+        f"benchmark.nb201_table={nb201_csv}",
+        f"out_root={tmp_path}",
+        check=True,
+    )
     runs = sorted(tmp_path.glob("multirun/search/*/results.json"))
     assert len(runs) == 2
     results = [json.loads(p.read_text()) for p in runs]
@@ -185,8 +210,18 @@ def test_info_darts_genotype(darts_genotypes):
 
 
 def test_search_darts_space_end_to_end(tmp_path):
-    nasflat("search", "space=darts", "dataset=digits", "debug=tiny", "algo.budget=3", "algo.chunk=3",
-            "evaluator.bn_images=32", "evaluator.val_images=32", f"out_root={tmp_path}", check=True)
+    nasflat(
+        "search",
+        "space=darts",
+        "dataset=digits",
+        "debug=tiny",
+        "algo.budget=3",
+        "algo.chunk=3",
+        "evaluator.bn_images=32",
+        "evaluator.val_images=32",
+        f"out_root={tmp_path}",
+        check=True,
+    )
     r = results_of(tmp_path)
     assert r["space"] == "darts" and r["arch"].startswith("Genotype(normal=[")
     assert r["benchmark"] is None and r["retrain"]["epochs"] == 2
@@ -194,8 +229,16 @@ def test_search_darts_space_end_to_end(tmp_path):
 
 
 def test_report_aggregates_a_sweep(tmp_path, nb201_csv):
-    nasflat("search", "-m", "experiment=nb201_rs_benchmark", "seed=0,1,2", "algo.budget=30",
-            f"benchmark.nb201_table={nb201_csv}", f"out_root={tmp_path}", check=True)
+    nasflat(
+        "search",
+        "-m",
+        "experiment=nb201_rs_benchmark",
+        "seed=0,1,2",
+        "algo.budget=30",
+        f"benchmark.nb201_table={nb201_csv}",
+        f"out_root={tmp_path}",
+        check=True,
+    )
     proc = nasflat("report", str(tmp_path), check=True)
     results = [json.loads(p.read_text()) for p in tmp_path.glob("multirun/search/*/results.json")]
     tests = [r["benchmark"]["cifar10"]["test"] for r in results]
@@ -212,14 +255,24 @@ def test_non_editable_install_works_from_any_directory(tmp_path):
     """The configs travel inside the wheel: a plain `pip install .` runs from an unrelated directory."""
     repo = Path(__file__).resolve().parents[1]
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(repo)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(repo)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (target / "nasflat" / "conf" / "search.yaml").exists()
     env = {**os.environ, "PYTHONPATH": str(target), "WANDB_MODE": "disabled"}
     arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
     script = "import nasflat.cli as c, sys; print(c.__file__); c.main(sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", script, "info", "space=nb201", f"arch={arch}"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "info", "space=nb201", f"arch={arch}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     first, rest = proc.stdout.split("\n", 1)
     assert first.startswith(str(target))  # the installed copy, not the source tree

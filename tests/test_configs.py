@@ -76,7 +76,12 @@ def test_defaults_follow_nb201_protocol():
     r = instantiate(cfg.retrain)
     assert (r.epochs, r.batch_size) == (200, 256)
     assert (r.optim.lr, r.optim.momentum, r.optim.nesterov, r.optim.weight_decay, r.optim.lr_min) == (
-        0.1, 0.9, True, 5e-4, 0.0)
+        0.1,
+        0.9,
+        True,
+        5e-4,
+        0.0,
+    )
     assert cfg.space._target_.endswith("NB201Space")
     assert instantiate(cfg.dataset).split_portion == 0.5
 

@@ -36,7 +36,7 @@ from nasflat.spaces.darts_genotype import (
     Genotype,
 )
 from nasflat.spaces.darts_networks import NETWORK_DEFAULTS, OPS, build_network, preprocess
-from nasflat.spaces.ops import bn, count_parameters
+from nasflat.spaces.ops import FactorizedReduce, Identity, bn, count_parameters
 
 # A single path per cell: for each intermediate node, the (input, op index into the supernet's op list) pairs it sums.
 Path = tuple[tuple[tuple[int, int], ...], ...]
@@ -49,14 +49,17 @@ def search_op(name: str, c: int, stride: int, affine: bool) -> nn.Module:
 
 
 class MixedEdge(nn.Module):
-    """All candidate ops of one edge."""
+    """All candidate ops of one edge, plus DARTS-'s auxiliary skip when built with ``aux_skip``."""
 
-    def __init__(self, op_names: Sequence[str], c: int, stride: int, affine: bool) -> None:
+    def __init__(self, op_names: Sequence[str], c: int, stride: int, affine: bool, aux_skip: bool = False) -> None:
         super().__init__()
         self.ops = nn.ModuleList(search_op(name, c, stride, affine) for name in op_names)
+        if aux_skip:  # A²M's DARTS-: identity, or a non-affine FactorizedReduce on stride-2 edges
+            self.aux = FactorizedReduce(c, c, affine=False) if stride == 2 else Identity()
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return sum(w[k] * op(x) for k, op in enumerate(self.ops))  # w: (K,)
+    def forward(self, x: torch.Tensor, w: torch.Tensor, aux_skip: float = 0.0) -> torch.Tensor:
+        out = sum(w[k] * op(x) for k, op in enumerate(self.ops))  # w: (K,)
+        return out + aux_skip * self.aux(x) if aux_skip else out
 
 
 class SearchCell(nn.Module):
@@ -71,22 +74,25 @@ class SearchCell(nn.Module):
         reduction: bool,
         reduction_prev: bool,
         affine: bool,
+        aux_skip: bool = False,
     ) -> None:
         super().__init__()
         self.reduction, self.c = reduction, c
         self.preprocess0, self.preprocess1 = preprocess(c_prev_prev, c_prev, c, reduction_prev, affine)
         self.edges = nn.ModuleList(
-            MixedEdge(op_names, c, 2 if reduction and j < 2 else 1, affine)
+            MixedEdge(op_names, c, 2 if reduction and j < 2 else 1, affine, aux_skip)
             for node in range(2, 2 + NUM_NODES)
             for j in range(node)
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, choice: torch.Tensor | Path) -> torch.Tensor:
+    def forward(
+        self, s0: torch.Tensor, s1: torch.Tensor, choice: torch.Tensor | Path, aux_skip: float = 0.0
+    ) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]  # (B, C, H, W) each
         for n in range(NUM_NODES):
             offset = NODE_OFFSETS[n]
             if isinstance(choice, torch.Tensor):  # (14, K) mixture weights
-                terms = [self.edges[offset + j](h, choice[offset + j]) for j, h in enumerate(states)]
+                terms = [self.edges[offset + j](h, choice[offset + j], aux_skip) for j, h in enumerate(states)]
             else:
                 terms = [self.edges[offset + j].ops[k](states[j]) for j, k in choice[n]]
             states.append(sum(terms) if terms else self._zeros(states[1]))
@@ -108,11 +114,13 @@ class DartsSupernet(nn.Module):
         stem_multiplier: int = 3,
         op_set: str = "darts8",
         affine: bool = False,
+        aux_skip: bool = False,
     ) -> None:
         super().__init__()
         if op_set not in OP_SETS:
             raise ValueError(f"unknown op_set {op_set!r}; choose one of {sorted(OP_SETS)}")
         self.op_set, self.op_names, self.affine, self.layers = op_set, OP_SETS[op_set], affine, layers
+        self.aux_skip = aux_skip
         c_stem = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), bn(c_stem))
         c_prev_prev, c_prev, c = c_stem, c_stem, C
@@ -122,7 +130,9 @@ class DartsSupernet(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c *= 2
-            self.cells.append(SearchCell(self.op_names, c_prev_prev, c_prev, c, reduction, reduction_prev, affine))
+            self.cells.append(
+                SearchCell(self.op_names, c_prev_prev, c_prev, c, reduction, reduction_prev, affine, aux_skip)
+            )
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, NUM_NODES * c
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -131,11 +141,17 @@ class DartsSupernet(nn.Module):
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return {cell: (NUM_EDGES, len(self.op_names)) for cell in CELLS}
 
-    def forward(self, x: torch.Tensor, choice: Any) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, choice: Any, aux_skip: float = 0.0) -> torch.Tensor:
+        """``aux_skip``: weight of DARTS-'s auxiliary skip on every edge (mixture only; build with aux_skip=True)."""
         plan = self.plan(choice)
+        if aux_skip:
+            if not self.aux_skip:
+                raise ValueError("forward(..., aux_skip>0) needs a supernet built with aux_skip=True (DARTS-)")
+            if not all(isinstance(p, torch.Tensor) for p in plan.values()):
+                raise ValueError("DARTS-'s auxiliary skip applies to the mixture only, not to a single path")
         s0 = s1 = self.stem(x)  # (B, 3C, H, W)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, plan["reduce" if cell.reduction else "normal"])
+            s0, s1 = s1, cell(s0, s1, plan["reduce" if cell.reduction else "normal"], aux_skip)
         return self.classifier(self.global_pooling(s1).flatten(1))  # (B, num_classes)
 
     # ---- what to run ----------------------------------------------------------------------------------------------
@@ -275,9 +291,15 @@ class DartsSpace(SearchSpace):
 
     # ---- networks ------------------------------------------------------------------------------------------------
     def supernet(
-        self, num_classes: int, C: int = 16, layers: int = 8, stem_multiplier: int = 3, affine: bool = False
+        self,
+        num_classes: int,
+        C: int = 16,
+        layers: int = 8,
+        stem_multiplier: int = 3,
+        affine: bool = False,
+        aux_skip: bool = False,
     ) -> DartsSupernet:
-        return DartsSupernet(num_classes, C, layers, stem_multiplier, self.op_set, affine)
+        return DartsSupernet(num_classes, C, layers, stem_multiplier, self.op_set, affine, aux_skip)
 
     def network(
         self,

@@ -211,8 +211,12 @@ class SearchCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(nn.ModuleList(OP_FACTORIES[name](c, affine, track) for name in OPS) for _ in EDGES)
 
-    def mix(self, x: torch.Tensor, w: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
-        """Mixture; ``w[e][k]`` are 0-dim weights (w rows unbound once per forward, not per cell)."""
+    def mix(self, x: torch.Tensor, w: Sequence[Sequence[torch.Tensor]], aux_skip: float = 0.0) -> torch.Tensor:
+        """Mixture; ``w[e][k]`` are 0-dim weights (w rows unbound once per forward, not per cell).
+
+        ``aux_skip`` > 0 adds DARTS-'s auxiliary skip ``aux_skip * x`` to every edge; as in A²M's NB201 code the
+        skip carries the *cell input*, not the edge's source node.
+        """
         nodes = [x]
         for i in range(1, NUM_NODES):
             out = None
@@ -223,6 +227,8 @@ class SearchCell(nn.Module):
                 for k in range(1, len(OPS)):  # k=0 is `none`: w * 0 contributes nothing, also to d/dw
                     y = w[e][k] * ops[k](nodes[j])
                     out = y if out is None else out + y
+                if aux_skip:
+                    out = out + aux_skip * x
             nodes.append(out)
         return nodes[-1]
 
@@ -283,10 +289,17 @@ class NB201SuperNet(_Skeleton):
         N: int = 5,
         affine: bool = False,
         track_running_stats: bool = True,
+        aux_skip: bool = False,
     ) -> None:
         super().__init__(num_classes, C, N, lambda c: SearchCell(c, affine, track_running_stats))
+        self.aux_skip = aux_skip  # DARTS-: the skip is an identity here, so it adds no modules
 
-    def forward(self, x: torch.Tensor, choice: Weights | NB201Arch | Sequence[int]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, choice: Weights | NB201Arch | Sequence[int], aux_skip: float = 0.0
+    ) -> torch.Tensor:
+        """``aux_skip``: weight of DARTS-'s auxiliary skip (mixture only; needs ``aux_skip=True`` at build)."""
+        if aux_skip and not self.aux_skip:
+            raise ValueError("forward(..., aux_skip>0) needs a supernet built with aux_skip=True (DARTS-)")
         rows, arch = None, None
         if isinstance(choice, Mapping):
             w = choice["cell"]
@@ -295,13 +308,15 @@ class NB201SuperNet(_Skeleton):
                 raise ValueError(f"NB201 supernet weights must be {shape}, got {tuple(w.shape)}")
             rows = [row.unbind(0) for row in w.unbind(0)]  # 30 0-dim views, made once for all 15 cells
         else:
+            if aux_skip:
+                raise ValueError("DARTS-'s auxiliary skip applies to the mixture only, not to a single path")
             arch = NB201Space.validate(choice)
         x = self.stem(x)  # (B, C, H, W)
         for cell in self.cells:
             if not isinstance(cell, SearchCell):
                 x = cell(x)  # residual reduction block
             elif rows is not None:
-                x = cell.mix(x, rows)
+                x = cell.mix(x, rows, aux_skip)
             else:
                 x = cell.path(x, arch)
         return self.head(x)
@@ -447,8 +462,9 @@ class NB201Space(SearchSpace):
         N: int = 5,
         affine: bool = False,
         track_running_stats: bool = True,
+        aux_skip: bool = False,
     ) -> NB201SuperNet:
-        return NB201SuperNet(num_classes, C, N, affine, track_running_stats)
+        return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip)
 
     def network(self, arch: Any, num_classes: int, C: int = 16, N: int = 5) -> NB201Network:
         return NB201Network(self.validate(arch), num_classes, C, N)

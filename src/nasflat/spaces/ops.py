@@ -83,9 +83,7 @@ class Zero(nn.Module):
 class FactorizedReduce(nn.Module):
     """Stride-2 skip: ReLU, two 1x1 stride-2 convs on x and x shifted by one pixel, concat, BN."""
 
-    def __init__(
-        self, c_in: int, c_out: int, affine: bool = True, track: bool = True, conv_bias: bool = False
-    ) -> None:
+    def __init__(self, c_in: int, c_out: int, affine: bool = True, track: bool = True, conv_bias: bool = False) -> None:
         super().__init__()
         self.relu = nn.ReLU(inplace=False)
         half = c_out // 2
