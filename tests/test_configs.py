@@ -50,9 +50,10 @@ def test_every_group_has_options():
 def test_every_option_composes_and_instantiates(group):
     for opt in options(group):
         overrides = [f"{group}={opt}"]
-        if group == "hardware" and opt == "gpu":
+        if group == "hardware" and opt in ("gpu", "ddp"):
             cfg = compose("search", overrides=overrides)
             assert cfg.hardware.device == "cuda" and cfg.hardware.bf16 is True
+            assert cfg.hardware.distributed is (opt == "ddp")
             continue  # instantiating a CUDA Hardware without a GPU is a (tested) error
         cfg = compose("search", overrides=overrides)
         OmegaConf.resolve(cfg)

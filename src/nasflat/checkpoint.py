@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from nasflat import distributed
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be used; the message says why and how to start over."""
@@ -69,9 +71,14 @@ class CheckpointStore:
         return self.path(phase).exists()
 
     def save(self, phase: str, payload: dict[str, Any]) -> Path:
-        """Write atomically (temp file + rename) so a kill mid-write leaves the previous checkpoint intact."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write atomically (temp file + rename) so a kill mid-write leaves the previous checkpoint intact.
+
+        Only rank 0 writes; every rank holds the same state, and all ranks read the file on resume.
+        """
         path = self.path(phase)
+        if not distributed.is_main():
+            return path
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
         torch.save({"fingerprint": self.fingerprint, "saved_at": time.time(), **payload}, tmp)
         os.replace(tmp, path)

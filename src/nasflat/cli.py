@@ -6,8 +6,10 @@ the command-line overrides, so rerunning a command resumes it and a requeued clu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate as _instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+
+from nasflat import distributed
 
 USAGE = """usage: nasflat <command> [key=value ...] [-m] [--cfg job] [--help]
 
@@ -99,12 +103,14 @@ def _plan(cfg: DictConfig, command: str) -> Any:
         Console(stderr=True).log(f"restart=true: previous checkpoints moved to {moved}")
 
     hardware = instantiate(cfg.hardware)
+    if hardware.distributed and distributed.init_from_env(hardware.device) and hardware.device == "cuda":
+        hardware = dataclasses.replace(hardware, device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
     hardware.setup()
     space = instantiate(cfg.space)
     table = _table(cfg)
     logger = _node(cfg, "logger")
     wandb = instantiate(logger, job_type=logger.job_type or command) if logger is not None else None
-    tracker = Tracker(run_dir=run_dir, config=config, wandb=wandb)
+    tracker = Tracker(run_dir=run_dir, config=config, wandb=wandb, enabled=distributed.is_main())
     retrain = instantiate(cfg.retrain)
     plan = RunPlan(
         space=space,

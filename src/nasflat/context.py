@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasflat import distributed
 from nasflat.hardware import Hardware, rng_fork
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.tracking import Reporter
@@ -117,16 +118,36 @@ class SearchContext:
     def num_classes(self) -> int:
         return self.data.num_classes
 
-    def loader(self, split: str, batch_size: int, *, train: bool, seed: int | None = None, cutout: int = 0) -> Any:
-        """A loader over ``split``; training loaders shuffle + augment with a generator seeded by ``seed``."""
+    def loader(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int | None = None,
+        cutout: int = 0,
+        shard: bool | None = None,
+    ) -> Any:
+        """A loader over ``split``; training loaders shuffle + augment with a generator seeded by ``seed``.
+
+        ``batch_size`` is global: under torch.distributed each rank of a sharded loader (default: training
+        loaders) takes a disjoint strided slice of one shared permutation and ``batch_size / world_size`` images
+        per step. Unsharded loaders (evaluation, and per-candidate scoring with ``shard=False``) give every rank
+        the same batches, so results agree without a collective.
+        """
         from nasflat.data import DeviceLoader
 
         if split not in self.data.splits:
             raise ValueError(f"no data split {split!r} (have {sorted(self.data.splits)})")
+        world = distributed.world_size() if (train if shard is None else shard) else 1
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world} processes; use a multiple")
         g = torch.Generator().manual_seed(self.seed if seed is None else seed)
         return DeviceLoader(
             self.data.splits[split],
-            batch_size=batch_size,
+            batch_size=batch_size // world,
+            rank=distributed.rank() if world > 1 else 0,
+            world_size=world,
             device=self.hardware.torch_device,
             mean=self.data.mean,
             std=self.data.std,
@@ -143,9 +164,9 @@ class SearchContext:
         """The space's supernet on the device, initialised from the run seed (independent of call order)."""
         with rng_fork(self.seed + seed_offset):
             net = self.space.supernet(self.num_classes, **{**self.supernet_options, **options})
-        return self.hardware.prepare(net)
+        return self.hardware.prepare(distributed.sync_batchnorm(net, self.hardware.device))
 
     def build_network(self, arch: Arch, seed_offset: int = 12, **options: Any) -> nn.Module:
         with rng_fork(self.seed + seed_offset):
             net = self.space.network(arch, self.num_classes, **options)
-        return self.hardware.prepare(net)
+        return self.hardware.prepare(distributed.sync_batchnorm(net, self.hardware.device))

@@ -7,12 +7,14 @@ Every helper is a no-op in a single process, so algorithms call them uncondition
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 def is_initialized() -> bool:
@@ -91,3 +93,68 @@ def all_gather_objects(obj: Any) -> list[Any]:
 def shard(items: Sequence[Any]) -> list[Any]:
     """This rank's strided share of ``items`` (candidate scoring is embarrassingly parallel)."""
     return list(items[rank() :: world_size()])
+
+
+_rank_local = False
+
+
+@contextlib.contextmanager
+def rank_local() -> Iterator[None]:
+    """Within this block each rank computes on its own (e.g. sharded candidate scoring): BN stays per-rank."""
+    global _rank_local
+    previous, _rank_local = _rank_local, True
+    try:
+        yield
+    finally:
+        _rank_local = previous
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose training-mode statistics span the global batch of all ranks (SyncBatchNorm for gloo/CPU).
+
+    The per-channel sums go through the differentiable ``torch.distributed.nn.all_reduce``, so autograd yields the
+    gradient of the global-batch loss; with per-rank BN a DDP run would not equal the single-process run at the
+    same global batch. CUDA runs use ``nn.SyncBatchNorm`` instead (see :func:`sync_batchnorm`).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (not self.training and self.track_running_stats) or world_size() == 1 or _rank_local:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = (0, 2, 3)
+        count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
+        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        c = x.shape[1]
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = stats[c : 2 * c] / n - mean * mean
+        if self.training and self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+        shape = (1, c, 1, 1)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def sync_batchnorm(model: nn.Module, device: str) -> nn.Module:
+    """Make every BatchNorm2d compute global-batch statistics across ranks (no-op in one process)."""
+    if world_size() == 1:
+        return model
+    if device.startswith("cuda"):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if type(child) is nn.BatchNorm2d:
+            g = GlobalBatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
+            g.load_state_dict(child.state_dict())
+            setattr(model, name, g.to(next(iter(child.buffers()), torch.empty(0)).device))
+        else:
+            sync_batchnorm(child, device)
+    return model

@@ -20,6 +20,7 @@ class Hardware:
     compile: bool = False
     cudnn_benchmark: bool = False
     threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
+    distributed: bool = False  # one process per device under torchrun / SLURM (NCCL on CUDA, gloo on CPU)
 
     def __post_init__(self) -> None:
         if self.device.startswith("cuda") and not torch.cuda.is_available():

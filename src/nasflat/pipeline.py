@@ -19,7 +19,7 @@ import torch
 import nasflat
 from nasflat.checkpoint import CheckpointStore
 from nasflat.context import DataSpec, SearchContext
-from nasflat.distributed import world_size
+from nasflat.distributed import is_main, world_size
 from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.spaces.base import Arch, SearchSpace
@@ -89,6 +89,14 @@ def benchmark_entry(table: Any, arch: Arch) -> dict[str, dict[str, float]] | Non
     return {d: {s: table.query(arch, d, s) for s in ("valid", "test")} for d in NB201_DATASETS}
 
 
+def _write(path: Path, text: str) -> None:
+    """Atomic text write, rank 0 only (every rank computes the same results)."""
+    if is_main():
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
 def run(plan: RunPlan) -> dict[str, Any]:
     """Run (or resume) the whole experiment and write ``results.json``; returns the results dict."""
     out = plan.run_dir / RESULTS
@@ -122,7 +130,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
         results["search"] = None
     arch_text = plan.space.format(arch)
     results["arch"] = arch_text
-    (plan.run_dir / "arch.txt").write_text(arch_text + "\n")
+    _write(plan.run_dir / "arch.txt", arch_text + "\n")
     results["arch_summary"] = {"param_free_ops": plan.space.param_free_ops(arch)}
     results["benchmark"] = benchmark_entry(plan.table, arch) if plan.space_name == "nb201" else None
 
@@ -136,9 +144,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
     results["versions"] = versions()
     results["config"] = plan.config
     results["run_dir"] = str(plan.run_dir)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str))
-    tmp.replace(out)
+    _write(out, json.dumps(results, indent=2, default=str))
     plan.tracker.artifacts("run", "results", [plan.run_dir / "arch.txt", out, plan.run_dir / "final_model.pt"])
     _summarize(plan, results)
     return results
@@ -169,8 +175,8 @@ def _search(plan: RunPlan, ctx: SearchContext) -> tuple[Arch, dict[str, Any]]:
         "score": score,
         **algo.summary(),
     }
-    (plan.run_dir / "search.json").write_text(
-        json.dumps({"arch": plan.space.format(arch), **summary}, indent=2, default=str)
+    _write(
+        plan.run_dir / "search.json", json.dumps({"arch": plan.space.format(arch), **summary}, indent=2, default=str)
     )
     return arch, summary
 
@@ -182,7 +188,8 @@ def _retrain(plan: RunPlan, ctx: SearchContext, arch: Arch) -> dict[str, Any]:
     wall = run_phase(retrainer, plan.store, plan.tracker)
     last = retrainer.history[-1]
     model = retrainer.model
-    torch.save(model.state_dict(), plan.run_dir / "final_model.pt")
+    if is_main():
+        torch.save(model.state_dict(), plan.run_dir / "final_model.pt")
     entry: dict[str, Any] = {
         "epochs": cfg.epochs,
         "train_acc": last["train_acc"],

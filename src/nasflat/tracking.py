@@ -72,6 +72,7 @@ class Tracker(Reporter):
 
     def __post_init__(self) -> None:
         if not self.enabled:
+            self.console.quiet = True  # ranks > 0 print nothing
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.wandb is not None:

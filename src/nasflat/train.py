@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasflat import distributed
 from nasflat.checkpoint import numpy_rng_state, set_numpy_rng_state
 from nasflat.hardware import Hardware
 from nasflat.phases import check_finite
@@ -88,6 +89,7 @@ def train_epoch(
                 loss = loss + aux_weight * F.cross_entropy(aux, y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.all_reduce_grads(list(model.parameters()))  # global-batch gradient (no-op in one process)
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
@@ -173,7 +175,8 @@ class SupernetTrainer:
             num_batches=len(self.loader),
             set_lr=lambda f: self.optim.lr_at(step + f, self.total_steps),
             grad_clip=self.optim.grad_clip,
-            forward=lambda m, x: m(x, space.sample(self.rng)),
+            # every rank draws (keeping its generator in step) and runs rank 0's path
+            forward=lambda m, x: m(x, distributed.broadcast_object(space.sample(self.rng))),
             reporter=self.ctx.reporter,
             where=f"supernet training epoch {step + 1}",
         )
