@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate as _instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -109,7 +110,13 @@ def _plan(cfg: DictConfig, command: str) -> Any:
     space = instantiate(cfg.space)
     table = _table(cfg)
     logger = _node(cfg, "logger")
-    wandb = instantiate(logger, job_type=logger.job_type or command) if logger is not None else None
+    wandb = None
+    if logger is not None:
+        # sweeps: the seeds of one (space, dataset, algo) share a W&B group, so W&B shows mean ± std
+        group = logger.group
+        if group is None and hc.mode == RunMode.MULTIRUN:
+            group = "-".join(str(choices.get(k)) for k in ("space", "dataset", "algo") if k in choices)
+        wandb = instantiate(logger, job_type=logger.job_type or command, group=group)
     tracker = Tracker(run_dir=run_dir, config=config, wandb=wandb, enabled=distributed.is_main())
     retrain = instantiate(cfg.retrain)
     plan = RunPlan(

@@ -1,0 +1,83 @@
+"""Regularized (aging) evolution, Real et al. 2019 Algorithm 1, as NB201's R-EA runs it (AutoDL ``R_EA.py``; §2.2),
+and NA-REA (the same with a neighborhood-aggregating scorer, ``neighborhood=...``).
+
+Fill a population of ``population`` random architectures; then each cycle draws ``sample_size`` members uniformly
+*with replacement*, mutates the best of them (first on ties) by one hop, scores the child, appends it and removes the
+oldest member. The answer is the best architecture ever scored. NB201 defaults: population 10, sample size 10; the
+mutation picks a random node, then one of its input edges, then a different op (``mutation=by_node``, AutoDL's
+operator; ``uniform`` draws uniformly over the 1-hop neighbors). R-EA's simulated time budget is replaced by a budget
+in candidates or evaluations (``algorithms.budgeted``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from nasflat.algorithms.budgeted import BudgetedSearch
+from nasflat.context import SearchContext
+from nasflat.evaluators.base import Evaluator
+from nasflat.evaluators.neighborhood import Neighborhood
+from nasflat.spaces.base import Arch
+
+MUTATIONS = ("auto", "by_node", "uniform")
+
+
+class RegularizedEvolution(BudgetedSearch):
+    """Phase ``search``: aging evolution, ``chunk`` budget units per checkpointed step."""
+
+    algo = "rea"
+
+    def __init__(
+        self,
+        ctx: SearchContext,
+        evaluator: Evaluator | None,
+        *,
+        budget: int = 100,
+        chunk: int = 25,
+        budget_unit: str = "candidates",
+        population: int = 10,
+        sample_size: int = 10,
+        mutation: str = "auto",
+        neighborhood: Neighborhood | None = None,
+    ) -> None:
+        super().__init__(ctx, evaluator, budget=budget, chunk=chunk, budget_unit=budget_unit, neighborhood=neighborhood)
+        if population < 1 or sample_size < 1:
+            raise ValueError(f"algo.population and algo.sample_size must be >= 1, got {population}, {sample_size}")
+        if mutation not in MUTATIONS:
+            raise ValueError(f"algo.mutation={mutation!r}: expected one of {', '.join(MUTATIONS)}")
+        if mutation == "by_node" and self.space.name != "nb201":
+            raise ValueError("algo.mutation=by_node is AutoDL's NB201 operator; use auto or uniform for this space")
+        self.population_size, self.sample_size = population, sample_size
+        self.mutation = mutation
+        self.by_node = mutation == "by_node" or (mutation == "auto" and self.space.name == "nb201")
+        self.population: deque[tuple[Arch, float]] = deque()
+
+    def propose(self, n: int) -> list[Arch]:
+        if len(self.population) < self.population_size:  # the random initial population
+            return [self.space.sample(self.rng) for _ in range(min(n, self.population_size - len(self.population)))]
+        members = list(self.population)
+        sample = [members[int(self.rng.integers(len(members)))] for _ in range(self.sample_size)]
+        parent = max(sample, key=lambda m: m[1])[0]
+        kwargs = {"by_node": True} if self.by_node else {}
+        return [self.space.mutate(parent, self.rng, **kwargs)]
+
+    def observe(self, arch: Arch, score: float) -> None:
+        super().observe(arch, score)
+        self.population.append((arch, score))
+        if len(self.population) > self.population_size:
+            self.population.popleft()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **super().summary(),
+            "population": self.population_size,
+            "sample_size": self.sample_size,
+            "mutation": "by_node" if self.by_node else "uniform",
+        }
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"population": [[self.space.format(a), s] for a, s in self.population]}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.population = deque((self.space.parse(a), float(s)) for a, s in state["population"])
