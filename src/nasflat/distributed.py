@@ -16,6 +16,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+_rank_local = False
+
+
+@contextlib.contextmanager
+def rank_local() -> Iterator[None]:
+    """Within this block each rank computes on its own (e.g. sharded candidate scoring): BN stays per-rank."""
+    global _rank_local
+    previous, _rank_local = _rank_local, True
+    try:
+        yield
+    finally:
+        _rank_local = previous
+
 
 def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -54,8 +67,8 @@ def init_from_env(device: str = "cpu") -> bool:
 
 
 def all_reduce_mean(tensors: Sequence[torch.Tensor]) -> None:
-    """Average tensors in place across ranks (one flattened collective)."""
-    if not is_initialized() or world_size() == 1 or not tensors:
+    """Average tensors in place across ranks (one flattened collective); a no-op inside :func:`rank_local`."""
+    if not is_initialized() or world_size() == 1 or not tensors or _rank_local:
         return
     flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
@@ -73,8 +86,8 @@ def all_reduce_grads(params: Sequence[torch.Tensor]) -> None:
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
-    """Rank ``src``'s object on every rank (e.g. a sampled architecture)."""
-    if not is_initialized() or world_size() == 1:
+    """Rank ``src``'s object on every rank (e.g. a sampled architecture); a no-op inside :func:`rank_local`."""
+    if not is_initialized() or world_size() == 1 or _rank_local:
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=src)
@@ -93,20 +106,6 @@ def all_gather_objects(obj: Any) -> list[Any]:
 def shard(items: Sequence[Any]) -> list[Any]:
     """This rank's strided share of ``items`` (candidate scoring is embarrassingly parallel)."""
     return list(items[rank() :: world_size()])
-
-
-_rank_local = False
-
-
-@contextlib.contextmanager
-def rank_local() -> Iterator[None]:
-    """Within this block each rank computes on its own (e.g. sharded candidate scoring): BN stays per-rank."""
-    global _rank_local
-    previous, _rank_local = _rank_local, True
-    try:
-        yield
-    finally:
-        _rank_local = previous
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):

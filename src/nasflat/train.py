@@ -101,10 +101,14 @@ def train_epoch(
             reporter.batch(i + 1 - reported_batches, seen - reported, float(loss_sum) / seen, float(correct) / seen)
             reported, reported_batches = seen, i + 1
     check_finite(loss_sum, where)
+    elapsed = time.perf_counter() - t0
+    totals = torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=loss_sum.device)])
+    distributed.all_reduce_mean([totals])  # epoch statistics over the global batch (no-op in one process)
+    loss_total, correct_total, seen_total = totals.tolist()
     return {
-        "loss": float(loss_sum) / max(seen, 1),
-        "acc": float(correct) / max(seen, 1),
-        "images_per_s": seen / (time.perf_counter() - t0),
+        "loss": loss_total / max(seen_total, 1),
+        "acc": correct_total / max(seen_total, 1),
+        "images_per_s": seen_total * distributed.world_size() / elapsed,
     }
 
 

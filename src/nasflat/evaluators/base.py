@@ -58,8 +58,10 @@ class Evaluator(ABC):
         world = distributed.world_size()
         if not self.parallel or world == 1:
             return [float(s) for s in self._score_batch(todo)]
-        mine = distributed.shard(todo)  # rank r scores todo[r::world]
-        parts = distributed.all_gather_objects([float(s) for s in self._score_batch(mine)] if mine else [])
+        mine = distributed.shard(todo)  # rank r scores todo[r::world], on its own: no collectives inside
+        with distributed.rank_local():
+            scores = [float(s) for s in self._score_batch(mine)] if mine else []
+        parts = distributed.all_gather_objects(scores)
         out = [0.0] * len(todo)
         for r, part in enumerate(parts):
             out[r::world] = part

@@ -63,7 +63,7 @@ class PathData:
         """ceil(bn_images / batch) augmented search-train batches, the same for every candidate."""
         if self._bn is None:
             n = math.ceil(self.bn_images / self.batch_size)
-            loader = self.ctx.loader("search_train", self.batch_size, train=True, seed=self.bn_seed)
+            loader = self.ctx.loader("search_train", self.batch_size, train=True, seed=self.bn_seed, shard=False)
             self._bn = list(islice(loader, n))
         return self._bn
 

@@ -59,7 +59,7 @@ class ShortTrainEvaluator(Evaluator):
         hw = self.ctx.hardware
         model = self.ctx.build_network(arch, **self.network)
         opt = self.optim.make(model.parameters())
-        loader = self.ctx.loader(self.train_split, self.batch_size, train=True, seed=self.data_seed)
+        loader = self.ctx.loader(self.train_split, self.batch_size, train=True, seed=self.data_seed, shard=False)
         n = len(loader) if self.max_batches is None else min(len(loader), self.max_batches)
         for epoch in range(self.epochs):
             train_epoch(
