@@ -216,7 +216,8 @@ def _summarize(plan: RunPlan, r: dict[str, Any]) -> None:
     ]
     if r.get("search"):
         s = r["search"]
-        rows.append(("search", f"{s.get('evaluations', '?')} evaluations, {s['wall_time_s']:.1f} s"))
+        what = f"{s['evaluations']} evaluations" if "evaluations" in s else f"selection {s.get('selection', '-')}"
+        rows.append(("search", f"{what}, {s['wall_time_s']:.1f} s"))
     if r.get("retrain"):
         t = r["retrain"]
         rows.append(("retrain", f"{t['epochs']} epochs, {t['wall_time_s']:.1f} s, {t['params']:,} params"))
