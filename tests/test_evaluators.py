@@ -118,6 +118,7 @@ def test_flatness_matches_hand_computation_in_float64(nb201_ctx, cumulative):
         batch_size=48,
         eval_batch_size=128,
         noise_seed=7,
+        noise="shared",  # the hand computation draws once from seed 7
         cumulative=cumulative,
     )
     ev.data.bn_seed = 99
@@ -167,6 +168,18 @@ def test_flatness_is_deterministic_and_seeded(nb201_ctx):
     c = FlatnessEvaluator(ctx, trainer(ctx, C=2, N=1), noise_seed=5, **kw).score(archs)
     assert a == b and a != c
     assert all(0 < s < 1 / 1e-5 for s in a)
+
+
+def test_flatness_noise_is_fresh_per_candidate_unless_shared(nb201_ctx):
+    ctx = nb201_ctx
+    archs = [ctx.space.sample(np.random.default_rng(i)) for i in range(2)]
+    kw = dict(stds=(0.01, 0.02), bn_images=32, val_images=32, batch_size=32)
+    for noise, same in (("per_candidate", False), ("shared", True)):
+        ev = FlatnessEvaluator(ctx, trainer(ctx, C=2, N=1), noise=noise, **kw)
+        params = [p for _, p in ev.supernet.named_parameters()]
+        d0, d1 = ev._draws(params, archs[0]), ev._draws(params, archs[1])
+        assert torch.equal(d0[0][0], d1[0][0]) is same
+        assert torch.equal(d0[0][0], ev._draws(params, archs[0])[0][0])  # deterministic per architecture
 
 
 # ---- supernet accuracy, angle, combinations ---------------------------------------------------------------------

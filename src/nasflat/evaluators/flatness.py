@@ -11,15 +11,18 @@ use the nominal sigmas:
 (alpha = 1 in the code; the unperturbed loss is not used). ``cumulative=False`` is the named variant that perturbs
 the trained weights afresh with N(0, sigma_i^2) at every step.
 
-Deterministic by construction: the noise comes from one ``torch.Generator`` (``noise_seed``), drawn level by level
-and, within a level, parameter by parameter in ``named_parameters`` order, with each parameter's dtype. The draws
-are made once and reused for every candidate (common random numbers: candidates differ only by their path), which
-makes a score a function of the architecture alone, so it can be cached and sharded across ranks. The supernet is
-perturbed in place and restored exactly, instead of deep-copied per candidate.
+Deterministic by construction: the noise comes from a ``torch.Generator``, drawn level by level and, within a level,
+parameter by parameter in ``named_parameters`` order, with each parameter's dtype. As in the official code every
+candidate gets its own noise (``noise="per_candidate"``, default); the generator is seeded from ``noise_seed`` and the
+architecture, so a score is a function of the architecture alone (cacheable, shardable, independent of the scoring
+order), unlike the official global-RNG stream. ``noise="shared"`` (named deviation) reuses one draw for every
+candidate (common random numbers: candidates then differ only by their path). The supernet is perturbed in place
+and restored exactly, instead of deep-copied per candidate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -86,8 +89,12 @@ class FlatnessEvaluator(Evaluator):
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         noise_seed: int | None = None,
+        noise: str = "per_candidate",
     ) -> None:
         super().__init__(ctx.space)
+        if noise not in ("per_candidate", "shared"):
+            raise ValueError(f"evaluator.noise={noise!r}: expected 'per_candidate' (official) or 'shared'")
+        self.noise = noise
         self.ctx, self.supernet = ctx, supernet.supernet
         self.stds, self.alpha, self.cumulative = check_stds(stds), float(alpha), bool(cumulative)
         self.noise_seed = ctx.seed + 401 if noise_seed is None else int(noise_seed)
@@ -107,6 +114,7 @@ class FlatnessEvaluator(Evaluator):
             "val_images": self.data.val_images,
             "batch_size": self.data.batch_size,
             "noise_seed": self.noise_seed,
+            "noise": self.noise,
             "split": "search_val",
         }
 
@@ -115,12 +123,11 @@ class FlatnessEvaluator(Evaluator):
         model = self.supernet
         self.data.recalibrate(model, arch)
         params = [p for _, p in model.named_parameters()]
-        if self._noise is None:
-            self._noise = noise_draws(params, self.stds, self.noise_seed, self.cumulative)
+        draws = self._draws(params, arch)
         saved = [p.detach().clone() for p in params]
         out = []
         try:
-            for level in self._noise:
+            for level in draws:
                 with torch.no_grad():
                     for p, w0, dz in zip(params, saved, level):
                         if not self.cumulative:
@@ -133,6 +140,14 @@ class FlatnessEvaluator(Evaluator):
                 for p, w0 in zip(params, saved):
                     p.copy_(w0)
         return out
+
+    def _draws(self, params: list[torch.Tensor], arch: Arch) -> list[list[torch.Tensor]]:
+        if self.noise == "shared":
+            if self._noise is None:
+                self._noise = noise_draws(params, self.stds, self.noise_seed, self.cumulative)
+            return self._noise
+        key = int(hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:15], 16)
+        return noise_draws(params, self.stds, (self.noise_seed * 1_000_003 + key) % 2**62, self.cumulative)
 
     def _score_batch(self, archs: list[Arch]) -> list[float]:
         out = []
