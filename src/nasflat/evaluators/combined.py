@@ -10,7 +10,6 @@ matter, unlike in the official code where ``acc`` must run first on a shared mod
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
 from typing import Any
 
 from nasflat.evaluators.angle import AngleEvaluator
@@ -21,38 +20,15 @@ from nasflat.spaces.base import Arch
 
 
 class _WithFlatness(Evaluator):
+    """``first(arch) + gamma / sigma_1 * F(arch)``; ``flatness`` holds FlatnessEvaluator's options unchanged."""
+
     needs_supernet = True
     parallel = True
 
-    def __init__(
-        self,
-        ctx: Any,
-        supernet: Any,
-        *,
-        gamma: float,
-        stds: Sequence[float],
-        alpha: float,
-        cumulative: bool,
-        bn_images: int,
-        val_images: int | None,
-        batch_size: int,
-        eval_batch_size: int | None,
-        noise_seed: int | None,
-    ) -> None:
+    def __init__(self, ctx: Any, supernet: Any, *, gamma: float = 16.0, **flatness: Any) -> None:
         super().__init__(ctx.space)
         self.gamma = float(gamma)
-        self.flatness = FlatnessEvaluator(
-            ctx,
-            supernet,
-            stds=stds,
-            alpha=alpha,
-            cumulative=cumulative,
-            bn_images=bn_images,
-            val_images=val_images,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            noise_seed=noise_seed,
-        )
+        self.flatness = FlatnessEvaluator(ctx, supernet, **flatness)
         self.weight = self.gamma / self.flatness.stds[0]  # gamma * beta, beta = 1 / sigma_1
 
     @abstractmethod
@@ -74,34 +50,8 @@ class AngleFlatnessEvaluator(_WithFlatness):
 
     name = "angle_flatness"
 
-    def __init__(
-        self,
-        ctx: Any,
-        supernet: Any,
-        *,
-        gamma: float = 16.0,
-        stds: Sequence[float] = (0.001, 0.003, 0.006),
-        alpha: float = 1.0,
-        cumulative: bool = True,
-        bn_images: int = 850,
-        val_images: int | None = 25000,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        noise_seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            ctx,
-            supernet,
-            gamma=gamma,
-            stds=stds,
-            alpha=alpha,
-            cumulative=cumulative,
-            bn_images=bn_images,
-            val_images=val_images,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            noise_seed=noise_seed,
-        )
+    def __init__(self, ctx: Any, supernet: Any, *, gamma: float = 16.0, **flatness: Any) -> None:
+        super().__init__(ctx, supernet, gamma=gamma, **flatness)
         self.angle = AngleEvaluator(ctx, supernet, normalize=True)
 
     def _first(self, archs: list[Arch]) -> list[float]:
@@ -121,28 +71,10 @@ class AccFlatnessEvaluator(_WithFlatness):
         gamma: float = 16.0,
         acc_bn_images: int = 15000,
         acc_val_images: int | None = 25000,
-        stds: Sequence[float] = (0.001, 0.003, 0.006),
-        alpha: float = 1.0,
-        cumulative: bool = True,
-        bn_images: int = 850,
-        val_images: int | None = 25000,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        noise_seed: int | None = None,
+        **flatness: Any,
     ) -> None:
-        super().__init__(
-            ctx,
-            supernet,
-            gamma=gamma,
-            stds=stds,
-            alpha=alpha,
-            cumulative=cumulative,
-            bn_images=bn_images,
-            val_images=val_images,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            noise_seed=noise_seed,
-        )
+        super().__init__(ctx, supernet, gamma=gamma, **flatness)
+        batch_size, eval_batch_size = flatness.get("batch_size", 64), flatness.get("eval_batch_size")
         self.acc = SupernetEvaluator(
             ctx,
             supernet,
