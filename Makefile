@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/nasflat search +experiment=demo
+	$(BIN)/nasflat search experiment=demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -277,3 +277,12 @@ def test_non_editable_install_works_from_any_directory(tmp_path):
     first, rest = proc.stdout.split("\n", 1)
     assert first.startswith(str(target))  # the installed copy, not the source tree
     assert json.loads(rest)["cost"]["cifar10"]["params"] > 0
+
+
+def test_make_demo_command_composes():
+    """The Makefile's demo line is a valid command (composed, not run: the demo itself takes about a minute)."""
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    (line,) = [ln for ln in makefile.splitlines() if "nasflat search" in ln]
+    args = line.split("nasflat search", 1)[1].split()
+    cfg = nasflat("search", *args, "--cfg", "job", check=True).stdout
+    assert "name: digits" in cfg and "budget: 20" in cfg
