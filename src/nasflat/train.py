@@ -51,6 +51,13 @@ class SGDConfig:
         return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * t / total))
 
 
+def darts_sgd() -> SGDConfig:
+    """quark0 / A²M / SPOS weight optimizer: SGD 0.025 cosine (per epoch) to 0.001, momentum 0.9, wd 3e-4, clip 5."""
+    return SGDConfig(
+        lr=0.025, lr_min=0.001, momentum=0.9, nesterov=False, weight_decay=3e-4, grad_clip=5.0, per_step=False
+    )
+
+
 def _split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
 
@@ -76,6 +83,7 @@ def train_epoch(
     reporter = reporter or Reporter()
     loss_sum = torch.zeros((), device=hw.torch_device)
     correct = torch.zeros((), device=hw.torch_device, dtype=torch.long)
+    params = list(model.parameters()) if distributed.world_size() > 1 else []
     seen, reported, reported_batches, t0 = 0, 0, 0, time.perf_counter()
     for i, (x, y) in enumerate(batches):
         if set_lr is not None:
@@ -89,7 +97,8 @@ def train_epoch(
                 loss = loss + aux_weight * F.cross_entropy(aux, y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.all_reduce_grads(list(model.parameters()))  # global-batch gradient (no-op in one process)
+        if params:
+            distributed.all_reduce_grads(params)  # global-batch gradient across ranks
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
@@ -159,9 +168,7 @@ class SupernetTrainer:
         **supernet_options: Any,
     ) -> None:
         self.ctx, self.total_steps, self.batch_size = ctx, epochs, batch_size
-        self.optim = optim or SGDConfig(
-            lr=0.025, lr_min=0.001, nesterov=False, weight_decay=3e-4, grad_clip=5.0, per_step=False
-        )
+        self.optim = optim or darts_sgd()
         self.supernet = ctx.build_supernet(affine=affine, **supernet_options)
         self.init_state = {k: v.detach().clone() for k, v in self.supernet.state_dict().items()}  # ABS angle
         self.optimizer = self.optim.make(self.supernet.parameters())

@@ -32,20 +32,13 @@ from nasflat.context import SearchContext
 from nasflat.hardware import Hardware
 from nasflat.phases import check_finite
 from nasflat.spaces.base import Arch
-from nasflat.train import SGDConfig
+from nasflat.train import SGDConfig, darts_sgd
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ORDERS = ("alpha_first", "weights_first")
 SELECTIONS = ("final_epoch", "a2m_early_stop")
 BETA_SCHEDULES = ("epoch", "batch_index")
 NB201_BENCH_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
-
-
-def darts_sgd() -> SGDConfig:
-    """quark0 / A²M weight optimizer: SGD 0.025 cosine (per epoch) to 0.001, momentum 0.9, wd 3e-4, clip 5."""
-    return SGDConfig(
-        lr=0.025, lr_min=0.001, momentum=0.9, nesterov=False, weight_decay=3e-4, grad_clip=5.0, per_step=False
-    )
 
 
 class Bilevel:
