@@ -97,6 +97,20 @@ def test_gpu_hardware_without_cuda_is_a_clear_error():
         instantiate(cfg.hardware)
 
 
+def test_float64_hardware_casts_models_and_rejects_bf16():
+    import torch
+
+    from nasflat.hardware import Hardware
+
+    hw = instantiate(compose("search", overrides=["hardware.dtype=float64"]).hardware)
+    assert hw.torch_dtype == torch.float64
+    assert next(hw.prepare(torch.nn.Linear(2, 2)).parameters()).dtype == torch.float64
+    with pytest.raises(ValueError, match="incompatible"):
+        Hardware(dtype="float64", bf16=True)
+    with pytest.raises(ValueError, match="expected one of float32, float64"):
+        Hardware(dtype="float16")
+
+
 def test_debug_tiny_shrinks_every_phase():
     cfg = compose("search", overrides=["debug=tiny"])
     OmegaConf.resolve(cfg)

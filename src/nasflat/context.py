@@ -158,6 +158,7 @@ class SearchContext:
             drop_last=train,
             generator=g,
             channels_last=self.hardware.channels_last,
+            dtype=self.hardware.torch_dtype,
         )
 
     def build_supernet(self, seed_offset: int = 11, **options: Any) -> nn.Module:

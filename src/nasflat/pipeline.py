@@ -140,7 +140,13 @@ def run(plan: RunPlan) -> dict[str, Any]:
         results["data"] = {"source": d.source, "split_method": d.split_method, "sizes": d.sizes()}
     results["wall_time_s"] = time.perf_counter() - t_start
     gpus = world_size() if plan.hardware.device.startswith("cuda") else 0
-    results["hardware"] = {"device": plan.hardware.device, "world_size": world_size(), "gpus": gpus}
+    results["hardware"] = {
+        "device": plan.hardware.device,
+        "world_size": world_size(),
+        "gpus": gpus,
+        "dtype": plan.hardware.dtype,
+        "bf16": plan.hardware.bf16,
+    }
     results["versions"] = versions()
     results["config"] = plan.config
     results["run_dir"] = str(plan.run_dir)
