@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import nasflat
+
 TINY = [
     "experiment=demo",
     "debug=tiny",
@@ -22,23 +24,6 @@ TINY = [
     "evaluator.val_images=64",
     "evaluator.batch_size=32",
 ]
-
-
-def nasflat(
-    *args: str, cwd: Path | None = None, check: bool = False, env: dict | None = None, timeout: int = 300
-) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "nasflat.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"nasflat {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def results_of(out_root: Path) -> dict:
@@ -163,6 +148,7 @@ def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
     resumed = nasflat("search", *args, f"out_root={kill_root}", check=True)
     assert "resuming supernet" in resumed.stderr
     a, b = results_of(ref_root), results_of(kill_root)
+    assert a["resumed"] == {} and b["resumed"] == {"supernet": step}
     assert a["arch"] == b["arch"]
     assert a["search"]["score"] == b["search"]["score"]
     assert a["retrain"]["train_loss"] == b["retrain"]["train_loss"]

@@ -38,10 +38,18 @@ DIFFERENTIABLE = [
 ]
 
 
-def run(out_root: Path, *args: str, nproc: int = 1) -> None:
+DDP_CPU = ["hardware=ddp", "hardware.device=cpu", "hardware.bf16=false", "hardware.channels_last=false"]
+
+
+def run(out_root: Path, *args: str, nproc: int = 1, submitit: bool = False) -> None:
+    """One process, ``nproc`` processes under torchrun, or (``submitit``) one submitit job with ``nproc`` tasks."""
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     if nproc == 1:
         cmd = [sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={out_root}"]
+    elif submitit:
+        tasks = [f"hydra.launcher.tasks_per_node={nproc}", *DDP_CPU]
+        cmd = [sys.executable, "-m", "nasflat.cli", "search", "-m", "hydra/launcher=local", *tasks, *args]
+        cmd.append(f"out_root={out_root}")
     else:
         cmd = [
             sys.executable,
@@ -52,10 +60,7 @@ def run(out_root: Path, *args: str, nproc: int = 1) -> None:
             "-m",
             "nasflat.cli",
             "search",
-            "hardware=ddp",
-            "hardware.device=cpu",
-            "hardware.bf16=false",
-            "hardware.channels_last=false",
+            *DDP_CPU,
             *args,
             f"out_root={out_root}",
         ]
@@ -74,11 +79,14 @@ def results(root: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_match_one_process(tmp_path):
-    """SPOS supernet training, sharded candidate scoring and retraining."""
+@pytest.mark.parametrize("launcher", ["torchrun", "submitit"])
+def test_two_gloo_processes_match_one_process(tmp_path, launcher):
+    """SPOS supernet training, sharded candidate scoring and retraining; 2 ranks from torchrun or a submitit job."""
+    if launcher == "submitit":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install hydra-submitit-launcher")
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     run(single, *TINY)
-    run(ddp, *TINY, nproc=2)
+    run(ddp, *TINY, nproc=2, submitit=launcher == "submitit")
     a, b = results(single), results(ddp)
     assert b["hardware"]["world_size"] == 2 and a["hardware"]["world_size"] == 1
     for phase in ("supernet", "retrain"):

@@ -63,6 +63,7 @@ class CheckpointStore:
     def __init__(self, run_dir: str | Path, fingerprint: str) -> None:
         self.dir = Path(run_dir) / "checkpoints"
         self.fingerprint = fingerprint
+        self.resumed: dict[str, int] = {}  # phase -> steps already done when this process picked it up
 
     def path(self, phase: str) -> Path:
         return self.dir / f"{phase}.pt"

@@ -46,7 +46,12 @@ COMMANDS = {
     "data check": "data_check",
     "bench import": "bench_import",
 }
-NON_RESULT_KEYS = ("logger", "restart", "out_root")  # do not change results: excluded from the config fingerprint
+NON_RESULT_KEYS = (
+    "logger",
+    "restart",
+    "out_root",
+    "objective",
+)  # do not change results: excluded from the config fingerprint
 
 
 def _run_id(override_dirname: str) -> str:
@@ -152,17 +157,39 @@ def _table(cfg: DictConfig) -> Any:
     return NB201Table.load(path)
 
 
-def _pipeline_task(command: str) -> Callable[[DictConfig], None]:
-    def task(cfg: DictConfig) -> None:
+def objective_value(results: dict[str, Any], key: str) -> float:
+    """The number at dotted ``key`` of results.json (what a Hydra sweeper such as Optuna optimizes)."""
+    node: Any = results
+    for i, part in enumerate(key.split(".")):
+        if not isinstance(node, dict) or part not in node:
+            here = ".".join(key.split(".")[:i]) or "results.json"
+            options = ", ".join(sorted(node)) if isinstance(node, dict) else f"a {type(node).__name__}"
+            raise ValueError(f"objective={key}: {here} has no key {part!r} (it has: {options})")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        raise ValueError(f"objective={key} is {node!r}, not a number")
+    return float(node)
+
+
+def _pipeline_task(command: str) -> Callable[[DictConfig], float | None]:
+    def task(cfg: DictConfig) -> float | None:
         from nasflat.pipeline import run
 
+        sweeper = str(HydraConfig.get().sweeper.get("_target_", ""))
+        if "optuna" in sweeper.lower() and not cfg.get("objective"):
+            raise ValueError(
+                "the Optuna sweeper needs a number from each trial: set objective=<results.json key>, "
+                "e.g. objective=benchmark.cifar10.valid (never a test accuracy)"
+            )
         plan = _plan(cfg, command)
         code = 1
         try:
-            run(plan)
+            results = run(plan)
             code = 0
         finally:
             plan.tracker.finish(exit_code=code)
+        key = cfg.get("objective")
+        return objective_value(results, str(key)) if key else None
 
     return task
 
@@ -192,7 +219,7 @@ def bench_import_task(cfg: DictConfig) -> None:
     print(f"wrote {out}")
 
 
-TASKS: dict[str, Callable[[DictConfig], None]] = {
+TASKS: dict[str, Callable[[DictConfig], Any]] = {
     "search": _pipeline_task("search"),
     "retrain": _pipeline_task("retrain"),
     "info": info_task,
@@ -222,12 +249,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
+def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
 
-    def run(cfg: DictConfig) -> None:
+    def run(cfg: DictConfig) -> Any:
         try:
-            task(cfg)
+            return task(cfg)
         except _known_errors() as e:
             _fail(f"{type(e).__name__}: {e}", code=1)
 

@@ -47,16 +47,19 @@ def is_main() -> bool:
 
 
 def init_from_env(device: str = "cpu") -> bool:
-    """Join the process group torchrun (or SLURM via submitit) describes; NCCL on CUDA, gloo on CPU.
+    """Join the process group that torchrun or a multi-task submitit job (SLURM or local) describes.
 
-    Returns False (and does nothing) when the environment describes a single process.
+    NCCL on CUDA, gloo on CPU. Under submitit, its ``TorchDistributedEnvironment`` exports the env:// variables
+    (master address/port, ranks) from the job environment. Returns False, doing nothing, for a single process.
     """
     if is_initialized():
         return True
-    if "RANK" not in os.environ and "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        os.environ.setdefault("RANK", os.environ["SLURM_PROCID"])
-        os.environ.setdefault("WORLD_SIZE", os.environ["SLURM_NTASKS"])
-        os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+    if "RANK" not in os.environ and os.environ.get("SUBMITIT_EXECUTOR"):
+        import submitit  # importable whenever submitit started this process
+
+        if submitit.JobEnvironment().num_tasks > 1:
+            # keep every GPU visible: the device is chosen from LOCAL_RANK, as under torchrun
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     backend = "nccl" if device.startswith("cuda") else "gloo"

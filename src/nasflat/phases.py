@@ -56,6 +56,7 @@ def run_phase(phase: Phase, store: CheckpointStore, tracker: Tracker, *, map_loc
         set_rng_state(saved["rng"])
         start, elapsed = int(saved["step"]), float(saved["elapsed"])
         if start < phase.total_steps:
+            store.resumed[phase.name] = start
             tracker.console.log(f"[yellow]resuming {phase.name} at step {start + 1}/{phase.total_steps}")
     for step in range(start, phase.total_steps):
         t0 = time.perf_counter()

@@ -138,7 +138,8 @@ def run(plan: RunPlan) -> dict[str, Any]:
     if ctx.data_loaded:
         d = ctx.data
         results["data"] = {"source": d.source, "split_method": d.split_method, "sizes": d.sizes()}
-    results["wall_time_s"] = time.perf_counter() - t_start
+    results["wall_time_s"] = time.perf_counter() - t_start  # this process only; phases sum over resumes
+    results["resumed"] = plan.store.resumed  # phase -> steps found done in its checkpoint ({} = ran start to end)
     gpus = world_size() if plan.hardware.device.startswith("cuda") else 0
     results["hardware"] = {
         "device": plan.hardware.device,

@@ -39,19 +39,25 @@ def _evaluator(r: dict[str, Any]) -> str:
     return f"{ev.get('name', '?')}({extra})" if extra else str(ev.get("name", "?"))
 
 
-def _fmt(values: Sequence[float], scale: float = 1.0) -> str:
+def _fmt(values: Sequence[float], scale: float = 1.0, spec: str = ".2f") -> str:
+    """mean±std (sample std; 0 for one run); costs use 3 significant digits (``spec=".3g"``)."""
     if not values:
         return ""
     xs = [v * scale for v in values]
     sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.fmean(xs):.2f}±{sd:.2f}"
+    return f"{statistics.fmean(xs):{spec}}±{sd:{spec}}"
+
+
+def group_key(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    """Runs that differ only in their seed share a row: (space, algorithm, evaluator, search dataset)."""
+    return (str(r.get("space", "?")), str(r.get("algo")), _evaluator(r), str(r.get("dataset", "?")))
 
 
 def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the aggregated table."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        groups[(r.get("space", "?"), str(r.get("algo")), _evaluator(r), r.get("dataset", "?"))].append(r)
+        groups[group_key(r)].append(r)
     header = ["space", "algo", "evaluator", "search data", "n"]
     header += [f"{short} {s}" for _, short in NB201 for s in ("valid", "test")]
     header += ["retrain test", "search h", "search GPU-h"]
@@ -63,10 +69,10 @@ def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 row.append(_fmt([r["benchmark"][ds][split] for r in runs if r.get("benchmark")]))
         row.append(_fmt([r["retrain"]["test_acc"] for r in runs if r.get("retrain")], 100))
         hours = [r["search"]["wall_time_s"] / 3600 for r in runs if r.get("search")]
-        row.append(_fmt(hours))
+        row.append(_fmt(hours, spec=".3g"))
         searched = [r for r in runs if r.get("search")]
         gpus = [r["search"]["wall_time_s"] / 3600 * r.get("hardware", {}).get("gpus", 0) for r in searched]
-        row.append(_fmt(gpus) if any(gpus) else "0")
+        row.append(_fmt(gpus, spec=".3g") if any(gpus) else "0")
         rows.append(row)
     return header, rows
 
@@ -80,11 +86,15 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="nasflat report", description=__doc__)
     ap.add_argument("paths", nargs="+", help="run or sweep directories (searched recursively for results.json)")
-    ap.add_argument("--out", default=None, help="directory for report.md and report.csv (default: first path)")
+    ap.add_argument("--out", default=None, help="directory for report.md, report.csv and plots (default: first path)")
+    ap.add_argument("--no-plots", action="store_true", help="tables only (no PNG figures)")
     args = ap.parse_args(argv)
-    results = find_results(args.paths)
+    try:
+        results = find_results(args.paths)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
     if not results:
-        raise SystemExit(f"no results.json under {', '.join(args.paths)}")
+        raise SystemExit(f"error: no results.json under {', '.join(args.paths)} (runs write it when they finish)")
     header, rows = table(results)
     text = markdown(header, rows)
     print(text, end="")
@@ -93,4 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     (out / "report.md").write_text(text)
     with open(out / "report.csv", "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
-    print(f"\nwrote {out / 'report.md'} and {out / 'report.csv'} ({len(results)} runs)")
+    written = [out / "report.md", out / "report.csv"]
+    if not args.no_plots:
+        written += write_plots(results, out)
+    print(f"\n{len(results)} runs; wrote " + ", ".join(str(p) for p in written))
+
+
+def write_plots(results: list[dict[str, Any]], out: Path) -> list[Path]:
+    """accuracy_vs_cost.png and, for differentiable searches with a benchmark table, derived_arch_by_epoch.png."""
+    from nasflat import plots
+
+    labels = plots.group_labels(results, group_key)
+    made = [
+        plots.plot_accuracy_vs_cost(results, labels, out / "accuracy_vs_cost.png"),
+        plots.plot_epoch_curves(results, labels, out / "derived_arch_by_epoch.png"),
+    ]
+    return [p for p in made if p is not None]

@@ -1,0 +1,165 @@
+"""PNG figures for `nasflat report`: accuracy against search cost, and the derived architecture per search epoch.
+
+The data are extracted by plain functions (tested against results.json / metrics.jsonl) and only then drawn, so a
+figure never shows a number that the tables do not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NB201_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+Result = dict[str, Any]
+
+
+def group_labels(results: Sequence[Result], key: Callable[[Result], tuple[str, ...]]) -> list[str]:
+    """One label per result: the parts of ``key`` that differ between results, joined by '/'."""
+    keys = [key(r) for r in results]
+    varying = [i for i in range(len(keys[0])) if len({k[i] for k in keys}) > 1] if keys else []
+    varying = varying or [1]  # always name the algorithm
+    return ["/".join(k[i] for i in varying) for k in keys]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-run accuracy (percent) for the cost plot; ``None`` where the run does not have it."""
+
+    label: str
+    value: Callable[[Result], float | None]
+
+
+def _bench_test(r: Result) -> float | None:
+    """NB201 test accuracy on the search dataset; CIFAR-10's when the search ran on other data (e.g. digits)."""
+    bench = r.get("benchmark") or {}
+    entry = bench.get(r.get("dataset")) or bench.get("cifar10")
+    return None if entry is None else float(entry["test"])
+
+
+def _retrain_test(r: Result) -> float | None:
+    retrain = r.get("retrain") or {}
+    return None if "test_acc" not in retrain else 100.0 * float(retrain["test_acc"])
+
+
+METRICS = (
+    Metric("NB201 test accuracy (%), search dataset (else CIFAR-10)", _bench_test),
+    Metric("retrained test accuracy (%)", _retrain_test),
+)
+
+
+def search_cost(r: Result, gpu_hours: bool) -> float | None:
+    """Search cost of one run: GPU-hours (wall time x GPUs) or wall-clock hours; None for retrain-only runs."""
+    search = r.get("search")
+    if not search:
+        return None
+    hours = float(search["wall_time_s"]) / 3600
+    return hours * int((r.get("hardware") or {}).get("gpus", 0)) if gpu_hours else hours
+
+
+def cost_points(
+    results: Sequence[Result], labels: Sequence[str], metric: Metric, gpu_hours: bool
+) -> dict[str, list[tuple[float, float]]]:
+    """(search cost, accuracy) per run, by group label; runs lacking either are left out."""
+    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r, label in zip(results, labels):
+        cost, acc = search_cost(r, gpu_hours), metric.value(r)
+        if cost is not None and acc is not None:
+            points[label].append((cost, acc))
+    return dict(points)
+
+
+def epoch_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, dict[str, list[list[float]]]]:
+    """Per-epoch NB201 test accuracy of the derived architecture (differentiable searches with a table).
+
+    Returns ``{dataset: {label: [curve per run]}}`` read from each run's metrics.jsonl (phase ``search``).
+    """
+    curves: dict[str, dict[str, list[list[float]]]] = {d: defaultdict(list) for d in NB201_DATASETS}
+    for r, label in zip(results, labels):
+        path = Path(r["_path"]).parent / "metrics.jsonl"
+        if not path.exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        by_step = {row["step"]: row for row in rows if row.get("phase") == "search"}
+        for d in NB201_DATASETS:
+            key = f"bench_test_acc_{d}"
+            curve = [float(by_step[s][key]) for s in sorted(by_step) if key in by_step[s]]
+            if curve:
+                curves[d][label].append(curve)
+    return {d: dict(c) for d, c in curves.items() if c}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy_vs_cost(results: Sequence[Result], labels: Sequence[str], path: Path) -> Path | None:
+    """Scatter of every run plus each group's mean ± std, one panel per accuracy that the runs have."""
+    gpu_hours = any(search_cost(r, True) for r in results)
+    panels = [(m, cost_points(results, labels, m, gpu_hours)) for m in METRICS]
+    panels = [(m, p) for m, p in panels if p]
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, (metric, points) in zip(axes[0], panels):
+        for i, (label, pts) in enumerate(sorted(points.items())):
+            xs, ys = zip(*pts)
+            colour = f"C{i % 10}"
+            ax.scatter(xs, ys, s=14, alpha=0.45, color=colour)
+            ax.errorbar(_mean(xs), _mean(ys), xerr=_std(xs), yerr=_std(ys), fmt="o", color=colour, capsize=3)
+            ax.plot([], [], "o", color=colour, label=f"{label} (n={len(pts)})")
+        ax.set_xscale("log")
+        ax.set_xlabel("search cost (GPU-hours)" if gpu_hours else "search cost (wall-clock hours)")
+        ax.set_ylabel(metric.label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Path) -> Path | None:
+    """Derived-architecture NB201 test accuracy per search epoch: mean over runs, band = min..max."""
+    curves = epoch_curves(results, labels)
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
+    for ax, (dataset, by_label) in zip(axes[0], curves.items()):
+        for i, (label, runs) in enumerate(sorted(by_label.items())):
+            length = min(len(c) for c in runs)
+            cols = [[c[e] for c in runs] for e in range(length)]
+            epochs = range(1, length + 1)
+            colour = f"C{i % 10}"
+            ax.plot(epochs, [_mean(c) for c in cols], color=colour, label=f"{label} (n={len(runs)})")
+            ax.fill_between(epochs, [min(c) for c in cols], [max(c) for c in cols], color=colour, alpha=0.2)
+        ax.set_title(f"NB201 {dataset}")
+        ax.set_xlabel("search epoch")
+        ax.set_ylabel("test accuracy of the derived architecture (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _std(xs: Sequence[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
+    m = _mean(xs)
+    return (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
