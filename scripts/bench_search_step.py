@@ -6,8 +6,13 @@ One iteration = ``Bilevel.step`` exactly as the search runs it: the method's α 
 α, then SGD on the weights with softmax(α) frozen. Images/s counts the train batch (one batch per iteration).
 A²M takes 4 α passes + 1 weight pass, first-order DARTS 1 + 1, so A²M should cost about 5/2 of DARTS.
 
+FLOPs per iteration are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one real iteration
+(convolutions and matmuls, forward and backward, 2 FLOPs per multiply-add; BN, activations and the optimizers are
+not counted). The utilisation column divides the achieved FLOP/s by a dense GEMM's FLOP/s measured in the same run
+(8192² bf16 GEMM for bf16 rows, float32 GEMM with TF32 allowed otherwise).
+
     python scripts/bench_search_step.py                      # NB201 C=16 N=5, batch 64, CPU (and CUDA if present)
-    python scripts/bench_search_step.py --device cuda --bf16 --steps 20
+    python scripts/bench_search_step.py --device cuda --batch-size 64 --batch-size 256 --precision both --steps 20
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from nasflat.algorithms.arch_grad import A2M, FirstOrder, NeighborhoodExpected, NeighborhoodSampled, Unrolled
 from nasflat.algorithms.darts import Bilevel, darts_sgd
@@ -33,28 +39,59 @@ METHODS = {
 }
 
 
-def build(make, args: argparse.Namespace, device: str) -> Bilevel:
+def build(make, args: argparse.Namespace, device: str, bf16: bool) -> Bilevel:
     space = NB201Space() if args.space == "nb201" else DartsSpace()
     opts = {"C": args.C, "N": args.N} if args.space == "nb201" else {"C": args.C, "layers": args.layers}
     torch.manual_seed(0)
-    hw = Hardware(device=device, bf16=args.bf16 and device.startswith("cuda"))
+    hw = Hardware(device=device, bf16=bf16, channels_last=args.channels_last)
     net = hw.prepare(space.supernet(10, **opts))
     return Bilevel(net, space.weight_shapes(), arch_grad=make(), epochs=50, optim=darts_sgd(), hardware=hw)
 
 
-def time_methods(args: argparse.Namespace, device: str) -> dict[str, tuple[float, int]]:
-    """Median seconds per iteration and α passes per method; methods are interleaved iteration by iteration so
-    that load drifts on a shared machine hit all of them alike."""
-    cores = {label: build(make, args, device) for label, make in METHODS.items()}
+def gemm_flops_per_s(device: str, dtype: torch.dtype, n: int = 8192, reps: int = 20) -> float:
+    """Measured dense matmul throughput (the denominator of the utilisation column)."""
+    if not device.startswith("cuda"):
+        n, reps = 1024, 5
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_methods(
+    args: argparse.Namespace, device: str, batch_size: int, bf16: bool
+) -> dict[str, tuple[float, int, float]]:
+    """Median seconds per iteration, α passes and FLOPs per iteration, per method; methods are interleaved
+    iteration by iteration so that load drifts on a shared machine hit all of them alike."""
+    cores = {label: build(make, args, device, bf16) for label, make in METHODS.items() if _chosen(label, args)}
     g = torch.Generator().manual_seed(0)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.randn(args.batch_size, 3, args.res, args.res, generator=g)
-        return x.to(device), torch.randint(0, 10, (args.batch_size,), generator=g).to(device)
+        x = torch.randn(batch_size, 3, args.res, args.res, generator=g)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x.to(device), torch.randint(0, 10, (batch_size,), generator=g).to(device)
 
     train, val = batch(), batch()
+    flops = {}
+    for label, core in cores.items():  # the first iteration doubles as warm-up
+        counter = FlopCounterMode(display=False)
+        with counter:
+            core.step(train, val, 0)
+        flops[label] = float(counter.get_total_flops())
     times: dict[str, list[float]] = {label: [] for label in cores}
-    for i in range(args.warmup + args.steps):
+    for i in range(1, args.warmup + args.steps):
         for label, core in cores.items():
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
@@ -64,7 +101,11 @@ def time_methods(args: argparse.Namespace, device: str) -> dict[str, tuple[float
                 torch.cuda.synchronize()
             if i >= args.warmup:
                 times[label].append(time.perf_counter() - t0)
-    return {label: (statistics.median(times[label]), cores[label].arch_grad.passes) for label in cores}
+    return {label: (statistics.median(times[label]), cores[label].arch_grad.passes, flops[label]) for label in cores}
+
+
+def _chosen(label: str, args: argparse.Namespace) -> bool:
+    return not args.method or any(label.startswith(m) for m in args.method)
 
 
 def main() -> None:
@@ -73,31 +114,51 @@ def main() -> None:
     p.add_argument("--C", type=int, default=16)
     p.add_argument("--N", type=int, default=5, help="NB201 cells per stage")
     p.add_argument("--layers", type=int, default=8, help="DARTS cells")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, action="append", help="repeatable (default: 64)")
     p.add_argument("--res", type=int, default=32)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: cpu, plus cuda when available)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast in the weight step on CUDA")
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "both"), default="fp32", help="bf16: autocast in the weight step (CUDA)"
+    )
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--method", action="append", help="only methods whose label starts with this (repeatable)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    batches = args.batch_size or [64]
     size = f"C={args.C} N={args.N}" if args.space == "nb201" else f"C={args.C} layers={args.layers}"
     print(
-        f"{args.space} supernet {size}, batch {args.batch_size}, {args.res}x{args.res}, "
-        f"median of {args.steps} iterations after {args.warmup} warm-up; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads"
+        f"{args.space} supernet {size}, {args.res}x{args.res}, median of {args.steps} iterations after "
+        f"{args.warmup} warm-up; torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
     )
     for device in devices:
+        if device.startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
-        print(f"\n{device} ({name}{', bf16 weight step' if args.bf16 and device.startswith('cuda') else ''})")
-        print(f"{'method':26s} {'passes':>6s} {'s/iter':>8s} {'images/s':>9s} {'x DARTS-1st':>11s}")
-        results = time_methods(args, device)
-        base = results["darts (1st order)"][0]
-        for label, (seconds, passes) in results.items():
-            print(f"{label:26s} {passes + 1:6d} {seconds:8.3f} {args.batch_size / seconds:9.1f} {seconds / base:11.2f}")
+        modes = {"fp32": [False], "bf16": [True], "both": [False, True]}[args.precision]
+        modes = [m for m in modes if not m or device.startswith("cuda")] or [False]
+        for bf16 in modes:
+            peak = gemm_flops_per_s(device, torch.bfloat16 if bf16 else torch.float32)
+            kind = "bf16" if bf16 else "fp32/tf32"
+            mode = "bf16 weight step" if bf16 else "fp32"
+            print(f"\n{device} ({name}), {mode}; {kind} GEMM {peak / 1e12:.1f} TFLOP/s")
+            print(
+                f"{'method':26s} {'batch':>5s} {'passes':>6s} {'s/iter':>8s} {'images/s':>9s} {'GFLOP/it':>9s} "
+                f"{'TFLOP/s':>8s} {'% GEMM':>7s} {'x DARTS-1st':>11s}"
+            )
+            for batch_size in batches:
+                results = time_methods(args, device, batch_size, bf16)
+                base = next(iter(results.values()))[0]
+                for label, (seconds, passes, flops) in results.items():
+                    rate = flops / seconds
+                    print(
+                        f"{label:26s} {batch_size:5d} {passes + 1:6d} {seconds:8.3f} {batch_size / seconds:9.1f} "
+                        f"{flops / 1e9:9.2f} {rate / 1e12:8.3f} {100 * rate / peak:7.2f} {seconds / base:11.2f}"
+                    )
 
 
 if __name__ == "__main__":
