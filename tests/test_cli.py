@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import nasflat
+from helpers import nasflat, wait_for
 
 TINY = [
     "experiment=demo",
@@ -113,18 +112,6 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert not (ckpt_dir / "retrain.pt").exists()
 
 
-def _wait_for(path_glob: str, root: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        hits = list(root.glob(path_glob))
-        if hits:
-            return hits[0]
-        if proc.poll() is not None:
-            raise AssertionError("process ended before the checkpoint appeared")
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for a checkpoint")
-
-
 def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
     args = [*TINY, "supernet.epochs=8", "dataset.max_train=512"]
     ref_root, kill_root = tmp_path / "ref", tmp_path / "killed"
@@ -137,7 +124,7 @@ def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    ckpt = _wait_for("*/*/checkpoints/supernet.pt", kill_root, proc)
+    ckpt = wait_for("*/*/checkpoints/supernet.pt", kill_root, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not list(kill_root.glob("*/*/results.json")), "the run finished before it could be killed"

@@ -117,10 +117,7 @@ def _plan(cfg: DictConfig, command: str) -> Any:
     logger = _node(cfg, "logger")
     wandb = None
     if logger is not None:
-        # sweeps: the seeds of one (space, dataset, algo) share a W&B group, so W&B shows mean ± std
-        group = logger.group
-        if group is None and hc.mode == RunMode.MULTIRUN:
-            group = "-".join(str(choices.get(k)) for k in ("space", "dataset", "algo") if k in choices)
+        group = logger.group or (sweep_group(choices) if hc.mode == RunMode.MULTIRUN else None)
         wandb = instantiate(logger, job_type=logger.job_type or command, group=group)
     tracker = Tracker(run_dir=run_dir, config=config, wandb=wandb, enabled=distributed.is_main())
     retrain = instantiate(cfg.retrain)
@@ -146,6 +143,12 @@ def _plan(cfg: DictConfig, command: str) -> Any:
     else:
         plan.arch = space.parse(str(cfg.arch))
     return plan
+
+
+def sweep_group(choices: dict[str, Any]) -> str:
+    """W&B group of a sweep job: its (space, dataset, algo), so the seeds of one table cell share a group and W&B
+    shows their mean ± std."""
+    return "-".join(str(choices[k]) for k in ("space", "dataset", "algo") if choices.get(k) is not None)
 
 
 def _table(cfg: DictConfig) -> Any:

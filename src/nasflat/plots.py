@@ -120,12 +120,7 @@ def plot_accuracy_vs_cost(results: Sequence[Result], labels: Sequence[str], path
         ax.set_xscale("log")
         ax.set_xlabel("search cost (GPU-hours)" if gpu_hours else "search cost (wall-clock hours)")
         ax.set_ylabel(metric.label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Path) -> Path | None:
@@ -146,6 +141,11 @@ def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Pa
         ax.set_title(f"NB201 {dataset}")
         ax.set_xlabel("search epoch")
         ax.set_ylabel("test accuracy of the derived architecture (%)")
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    for ax in fig.axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
