@@ -1,12 +1,24 @@
-"""Shared by the CLI-level tests: run `nasflat` as a subprocess (W&B disabled)."""
+"""Shared by the CLI-level tests: run `nasflat` as a subprocess (W&B disabled), find its outputs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+# the offline demo shrunk to seconds: tiny supernet and networks, 4 candidates scored on 64 images
+DEMO_TINY = [
+    "experiment=demo",
+    "debug=tiny",
+    "algo.budget=4",
+    "algo.chunk=2",
+    "evaluator.bn_images=64",
+    "evaluator.val_images=64",
+    "evaluator.batch_size=32",
+]
 
 
 def nasflat(
@@ -24,6 +36,23 @@ def nasflat(
     if check and proc.returncode != 0:
         raise AssertionError(f"nasflat {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def start_nasflat(*args: str, new_session: bool = False) -> subprocess.Popen:
+    """``nasflat`` in the background (to be killed); ``new_session``: its own process group, children included."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "nasflat.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+        start_new_session=new_session,
+    )
+
+
+def results_of(root: Path) -> dict:
+    """The results.json of the one run under ``root`` (fails if there are none or several)."""
+    (path,) = list(root.glob("**/results.json"))
+    return json.loads(path.read_text())
 
 
 def wait_for(path_glob: str, root: Path, proc: subprocess.Popen, timeout: float = 240) -> Path:

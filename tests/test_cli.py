@@ -12,22 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import nasflat, wait_for
+from helpers import DEMO_TINY, nasflat, results_of, start_nasflat, wait_for
 
-TINY = [
-    "experiment=demo",
-    "debug=tiny",
-    "algo.budget=4",
-    "algo.chunk=2",
-    "evaluator.bn_images=64",
-    "evaluator.val_images=64",
-    "evaluator.batch_size=32",
-]
-
-
-def results_of(out_root: Path) -> dict:
-    (path,) = list(out_root.glob("*/*/results.json"))
-    return json.loads(path.read_text())
+TINY = DEMO_TINY
 
 
 def test_help_lists_commands():
@@ -117,13 +104,7 @@ def test_sigkill_mid_search_then_resume_gives_identical_results(tmp_path):
     ref_root, kill_root = tmp_path / "ref", tmp_path / "killed"
     nasflat("search", *args, f"out_root={ref_root}", check=True)
 
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={kill_root}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    proc = start_nasflat("search", *args, f"out_root={kill_root}")
     ckpt = wait_for("*/*/checkpoints/supernet.pt", kill_root, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

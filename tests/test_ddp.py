@@ -7,7 +7,6 @@ moves their α by ~1e-4 after a few steps; in float64 the two-process run equals
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,16 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-TINY = [
-    "experiment=demo",
-    "debug=tiny",
-    "algo.budget=4",
-    "algo.chunk=2",
-    "evaluator.bn_images=64",
-    "evaluator.val_images=64",
-    "evaluator.batch_size=32",
-    "logger=none",
-]
+from helpers import DEMO_TINY, results_of
+
+TINY = [*DEMO_TINY, "logger=none"]
 # 2 epochs of 4 (weight, α) steps each on the digits data, NB201 tiny supernet
 DIFFERENTIABLE = [
     "space=nb201",
@@ -73,11 +65,6 @@ def checkpoint(root: Path, phase: str) -> dict:
     return torch.load(path, weights_only=True)["phase"]
 
 
-def results(root: Path) -> dict:
-    (path,) = list(root.glob("**/results.json"))  # one run directory, one results.json
-    return json.loads(path.read_text())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["torchrun", "submitit"])
 def test_two_gloo_processes_match_one_process(tmp_path, launcher):
@@ -87,7 +74,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, launcher):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     run(single, *TINY)
     run(ddp, *TINY, nproc=2, submitit=launcher == "submitit")
-    a, b = results(single), results(ddp)
+    a, b = results_of(single), results_of(ddp)
     assert b["hardware"]["world_size"] == 2 and a["hardware"]["world_size"] == 1
     for phase in ("supernet", "retrain"):
         wa, wb = checkpoint(single, phase)["model"], checkpoint(ddp, phase)["model"]
@@ -115,11 +102,11 @@ def test_differentiable_search_on_two_ranks_matches_one_process(tmp_path, overri
     run(tmp_path / "two", *args, nproc=2)
     one, two = checkpoint(tmp_path / "one", "search"), checkpoint(tmp_path / "two", "search")
     alpha = one["core"]["alphas"]["cell"]
-    seed = results(tmp_path / "one")["seed"]
+    seed = results_of(tmp_path / "one")["seed"]
     start = 1e-3 * torch.randn(alpha.shape, generator=torch.Generator().manual_seed(seed + 301), dtype=alpha.dtype)
     assert (alpha - start).abs().max() > 1e-3  # α really moved during the 8 steps
     torch.testing.assert_close(alpha, two["core"]["alphas"]["cell"], rtol=0, atol=alpha_atol)
     for k, w in one["core"]["supernet"].items():
         torch.testing.assert_close(w, two["core"]["supernet"][k], rtol=weight_atol, atol=weight_atol, msg=k)
     assert [h["arch"] for h in one["history"]] == [h["arch"] for h in two["history"]]
-    assert results(tmp_path / "two")["hardware"]["world_size"] == 2
+    assert results_of(tmp_path / "two")["hardware"]["world_size"] == 2

@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from helpers import nasflat, wait_for
+from helpers import nasflat, results_of, start_nasflat, wait_for
 
 SWEEP = [
     "-m",
@@ -66,14 +65,8 @@ def test_killed_submitit_job_resumes_when_relaunched_with_the_same_overrides(tmp
     import torch
 
     args = [*SWEEP[:2], "algo=rs", "seed=0", *SWEEP[4:], "supernet.epochs=8", "dataset.max_train=512"]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nasflat.cli", "search", *args, f"out_root={tmp_path}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,  # the launcher and its submitit job share a process group: kill both at once
-    )
+    # the launcher and its submitit job share a process group: kill both at once
+    proc = start_nasflat("search", *args, f"out_root={tmp_path}", new_session=True)
     ckpt = wait_for("multirun/search/*/checkpoints/supernet.pt", tmp_path, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -83,9 +76,9 @@ def test_killed_submitit_job_resumes_when_relaunched_with_the_same_overrides(tmp
     assert 1 <= done < 8
 
     nasflat("search", *args, f"out_root={tmp_path}", check=True, timeout=600)
-    (path,) = list(tmp_path.glob("multirun/search/*/results.json"))
-    assert path.parent == ckpt.parent.parent  # the same run directory: derived from the overrides
-    assert json.loads(path.read_text())["resumed"] == {"supernet": done}
+    result = results_of(tmp_path)
+    assert Path(result["run_dir"]) == ckpt.parent.parent  # the same run directory: derived from the overrides
+    assert result["resumed"] == {"supernet": done}
 
 
 def test_report_plots_the_derived_architecture_per_epoch(tmp_path, nb201_csv):

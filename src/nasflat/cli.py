@@ -178,11 +178,13 @@ def _pipeline_task(command: str) -> Callable[[DictConfig], float | None]:
     def task(cfg: DictConfig) -> float | None:
         from nasflat.pipeline import run
 
-        sweeper = str(HydraConfig.get().sweeper.get("_target_", ""))
-        if "optuna" in sweeper.lower() and not cfg.get("objective"):
+        hc = HydraConfig.get()
+        sweeper = str(hc.sweeper.get("_target_", ""))
+        # every sweeper but Hydra's basic one (Optuna, Nevergrad, Ax...) optimizes the number each trial returns
+        if hc.mode == RunMode.MULTIRUN and not sweeper.endswith(".BasicSweeper") and not cfg.get("objective"):
             raise ValueError(
-                "the Optuna sweeper needs a number from each trial: set objective=<results.json key>, "
-                "e.g. objective=benchmark.cifar10.valid (never a test accuracy)"
+                f"the sweeper {sweeper.rsplit('.', 1)[-1]} needs a number from each trial: set "
+                "objective=<results.json key>, e.g. objective=benchmark.cifar10.valid (never a test accuracy)"
             )
         plan = _plan(cfg, command)
         code = 1

@@ -7,6 +7,7 @@ figure never shows a number that the tables do not.
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,7 +116,15 @@ def plot_accuracy_vs_cost(results: Sequence[Result], labels: Sequence[str], path
             xs, ys = zip(*pts)
             colour = f"C{i % 10}"
             ax.scatter(xs, ys, s=14, alpha=0.45, color=colour)
-            ax.errorbar(_mean(xs), _mean(ys), xerr=_std(xs), yerr=_std(ys), fmt="o", color=colour, capsize=3)
+            ax.errorbar(
+                statistics.fmean(xs),
+                statistics.fmean(ys),
+                xerr=_std(xs),
+                yerr=_std(ys),
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
             ax.plot([], [], "o", color=colour, label=f"{label} (n={len(pts)})")
         ax.set_xscale("log")
         ax.set_xlabel("search cost (GPU-hours)" if gpu_hours else "search cost (wall-clock hours)")
@@ -136,7 +145,7 @@ def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Pa
             cols = [[c[e] for c in runs] for e in range(length)]
             epochs = range(1, length + 1)
             colour = f"C{i % 10}"
-            ax.plot(epochs, [_mean(c) for c in cols], color=colour, label=f"{label} (n={len(runs)})")
+            ax.plot(epochs, [statistics.fmean(c) for c in cols], color=colour, label=f"{label} (n={len(runs)})")
             ax.fill_between(epochs, [min(c) for c in cols], [max(c) for c in cols], color=colour, alpha=0.2)
         ax.set_title(f"NB201 {dataset}")
         ax.set_xlabel("search epoch")
@@ -154,12 +163,5 @@ def _save(plt: Any, fig: Any, path: Path) -> Path:
     return path
 
 
-def _mean(xs: Sequence[float]) -> float:
-    return sum(xs) / len(xs)
-
-
 def _std(xs: Sequence[float]) -> float:
-    if len(xs) < 2:
-        return 0.0
-    m = _mean(xs)
-    return (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
+    return statistics.stdev(xs) if len(xs) > 1 else 0.0  # sample std, as in the report's table
