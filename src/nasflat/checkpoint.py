@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from nasflat import distributed
+from nasflat.rundir import replace_atomic
 
 
 class CheckpointError(RuntimeError):
@@ -57,6 +57,10 @@ def set_numpy_rng_state(rng: np.random.Generator, state: str) -> None:
     rng.bit_generator.state = json.loads(state)
 
 
+# what a restart moves aside with the checkpoints: everything that describes the old run's results
+RUN_FILES = ("results.json", "run.json", "search.json", "arch.txt", "metrics.jsonl", "final_model.pt")
+
+
 class CheckpointStore:
     """Reads and writes ``<run_dir>/checkpoints/<phase>.pt``."""
 
@@ -80,9 +84,8 @@ class CheckpointStore:
         if not distributed.is_main():
             return path
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save({"fingerprint": self.fingerprint, "saved_at": time.time(), **payload}, tmp)
-        os.replace(tmp, path)
+        payload = {"fingerprint": self.fingerprint, "saved_at": time.time(), **payload}
+        replace_atomic(path, lambda tmp: torch.save(payload, tmp))
         return path
 
     def load(self, phase: str, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
@@ -104,16 +107,23 @@ class CheckpointStore:
             raise CheckpointError(
                 f"checkpoint {path} was written by a run with a different configuration "
                 f"(fingerprint {payload['fingerprint']} != {self.fingerprint}). Resuming it would mix two "
-                "experiments: use another run directory (e.g. a different `name=`), or `restart=true` to start over."
+                "experiments: use another run directory (out_root=DIR or hydra.run.dir=DIR), or `restart=true` to "
+                "start over (the old checkpoints are moved aside)."
             )
         return payload
 
-    def archive(self) -> Path | None:
-        """Move existing checkpoints aside (``checkpoints.old-<n>``) for an explicit restart."""
-        if not self.dir.exists():
+    def archive(self, run_files: tuple[str, ...] = RUN_FILES) -> Path | None:
+        """Move the checkpoints and the run's result files aside (``checkpoints.old-<n>``) for an explicit restart."""
+        run_dir = self.dir.parent
+        present = [run_dir / f for f in run_files if (run_dir / f).exists()]
+        if not self.dir.exists() and not present:
             return None
         n = 0
         while (dest := self.dir.with_name(f"checkpoints.old-{n}")).exists():
             n += 1
-        shutil.move(str(self.dir), dest)
+        if self.dir.exists():
+            shutil.move(str(self.dir), dest)
+        dest.mkdir(exist_ok=True)
+        for f in present:
+            shutil.move(str(f), dest / f.name)
         return dest

@@ -46,6 +46,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def barrier() -> None:
+    """Wait for every rank (no-op in one process), e.g. until rank 0 has claimed the run directory."""
+    if is_initialized():
+        dist.barrier()
+
+
 def init_from_env(device: str = "cpu") -> bool:
     """Join the process group that torchrun or a multi-task submitit job (SLURM or local) describes.
 

@@ -30,6 +30,17 @@ def check_finite(value: float | torch.Tensor, where: str) -> None:
         )
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM inside a phase: says where, and that the same command resumes from the last checkpoint."""
+
+    def __init__(self, phase: str, done: int, total: int, signal_name: str = "SIGINT") -> None:
+        super().__init__(
+            f"interrupted ({signal_name}) in phase {phase} at step {done + 1}/{total} ({done} steps checkpointed); "
+            "rerun the same command to resume"
+        )
+        self.signal_name = signal_name
+
+
 @runtime_checkable
 class Phase(Protocol):
     """A resumable unit: ``run_step(i)`` for i in ``range(total_steps)``, state round-trips through tensors."""
@@ -55,13 +66,20 @@ def run_phase(phase: Phase, store: CheckpointStore, tracker: Tracker, *, map_loc
         phase.load_state_dict(saved["phase"])
         set_rng_state(saved["rng"])
         start, elapsed = int(saved["step"]), float(saved["elapsed"])
-        if start < phase.total_steps:
+        if start > 0:
             store.resumed[phase.name] = start
+        if start < phase.total_steps:
             tracker.console.log(f"[yellow]resuming {phase.name} at step {start + 1}/{phase.total_steps}")
-    for step in range(start, phase.total_steps):
-        t0 = time.perf_counter()
-        metrics = phase.run_step(step)
-        elapsed += time.perf_counter() - t0
-        store.save(phase.name, {"step": step + 1, "elapsed": elapsed, "phase": phase.state_dict(), "rng": rng_state()})
-        tracker.log(phase.name, step, metrics)
+    done = start
+    try:
+        for step in range(start, phase.total_steps):
+            t0 = time.perf_counter()
+            metrics = phase.run_step(step)
+            elapsed += time.perf_counter() - t0
+            state = {"step": step + 1, "elapsed": elapsed, "phase": phase.state_dict(), "rng": rng_state()}
+            store.save(phase.name, state)
+            done = step + 1
+            tracker.log(phase.name, step, metrics)
+    except KeyboardInterrupt as e:
+        raise Interrupted(phase.name, done, phase.total_steps, getattr(e, "signal_name", "SIGINT")) from None
     return elapsed

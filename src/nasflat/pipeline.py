@@ -22,6 +22,7 @@ from nasflat.context import DataSpec, SearchContext
 from nasflat.distributed import is_main, world_size
 from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
+from nasflat.rundir import replace_atomic, write_atomic
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.tracking import Tracker
 from nasflat.train import RetrainConfig, Retrainer, evaluate
@@ -92,9 +93,7 @@ def benchmark_entry(table: Any, arch: Arch) -> dict[str, dict[str, float]] | Non
 def _write(path: Path, text: str) -> None:
     """Atomic text write, rank 0 only (every rank computes the same results)."""
     if is_main():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
 
 
 def run(plan: RunPlan) -> dict[str, Any]:
@@ -196,7 +195,8 @@ def _retrain(plan: RunPlan, ctx: SearchContext, arch: Arch) -> dict[str, Any]:
     last = retrainer.history[-1]
     model = retrainer.model
     if is_main():
-        torch.save(model.state_dict(), plan.run_dir / "final_model.pt")
+        state = model.state_dict()
+        replace_atomic(plan.run_dir / "final_model.pt", lambda tmp: torch.save(state, tmp))
     entry: dict[str, Any] = {
         "epochs": cfg.epochs,
         "train_acc": last["train_acc"],
