@@ -5,7 +5,7 @@ GeNAS settings: the DARTS SPOS supernet (8 cells, C=16, affine BN, ~2M parameter
 recalibration on 850 images, sigma = 0.001 / 0.003 / 0.006, loss over 25,000 held-out images in batches of 64
 (14 + 3 x 391 forward batches per candidate). Images are random uint8 (throughput does not depend on pixel values).
 
-* ``loop``: the reference procedure written plainly (algorithms.md §9.2): per candidate, fresh loaders, BN
+* ``loop``: the reference procedure written plainly (docs/methods.md#flatness): per candidate, fresh loaders, BN
   recalibration, a deep copy of the supernet, fresh noise tensors drawn per level, one ``.item()`` per batch;
 * ``nasflat``: ``FlatnessEvaluator`` — data prepared once (BN batches, the held-out images as one tensor), noise
   drawn once and reused (common random numbers), the supernet perturbed in place and restored (no copy), losses
@@ -71,7 +71,7 @@ def sync(device: str) -> None:
 
 
 def loop_flatness(ctx, supernet, arch, *, bn_images, val_images, noise_seed, bn_seed) -> float:
-    """The straightforward per-candidate procedure (§9.2)."""
+    """The straightforward per-candidate procedure (docs/methods.md#flatness)."""
     fwd = lambda m, x: m(x, arch)  # noqa: E731
     bn_loader = ctx.loader("search_train", 64, train=True, seed=bn_seed)
     recalibrate_bn(supernet, islice(bn_loader, math.ceil(bn_images / 64)), hw=ctx.hardware, forward=fwd)

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 import nasflat.cli  # noqa: F401  (registers the run-id resolver)
 
 PRIMARY = ("search", "retrain", "info", "data_check", "bench_import")
-GROUPS = ("space", "dataset", "algo", "evaluator", "retrain", "hardware", "logger", "experiment", "debug")
+GROUPS = ("space", "dataset", "algo", "evaluator", "retrain", "hardware", "logger", "scale", "experiment", "debug")
 
 
 def options(group: str) -> list[str]:

@@ -18,8 +18,9 @@ import nasflat.cli  # noqa: F401  (registers the run-id resolver)
 from nasflat.algorithms.arch_grad import A2M, FirstOrder, NeighborhoodExpected, NeighborhoodSampled, Unrolled
 from nasflat.algorithms.darts import Bilevel, DartsSearch, alpha_entropy, darts_sgd
 from nasflat.checkpoint import CheckpointStore
-from nasflat.context import SearchContext
+from nasflat.context import SearchContext, official_split
 from nasflat.phases import run_phase
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.nb201 import NB201Space
 from nasflat.tracking import Tracker
@@ -35,9 +36,9 @@ def compose_search(*overrides: str):
     return cfg
 
 
-def build(algo: str, space: str, *extra: str) -> DartsSearch:
-    """The algorithm exactly as the CLI would build it, on tiny real data (digits; 2 batches of 32 per epoch on
-    NB201, 1 on the slower DARTS space)."""
+def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> DartsSearch:
+    """The algorithm as the CLI would build it (with the method's default split), on tiny real data (digits; 2
+    batches of 32 per epoch on NB201, 1 on the slower DARTS space)."""
     images = 128 if space == "nb201" else 64
     cfg = compose_search(
         f"algo={algo}",
@@ -47,13 +48,17 @@ def build(algo: str, space: str, *extra: str) -> DartsSearch:
         f"dataset.max_train={images}",
         "algo.epochs=2",
         "algo.batch_size=32",
-        "algo.eval_batch_size=64",
+        f"algo.eval_batch_size={eval_batch_size}",
         *extra,
     )
+    factory = instantiate(cfg.algo)
     ctx = SearchContext(
-        space=instantiate(cfg.space), seed=0, data_spec=instantiate(cfg.dataset), supernet_options=dict(cfg.search_net)
+        space=instantiate(cfg.space),
+        seed=0,
+        data_spec=instantiate(cfg.dataset).with_default_split(official_split(factory)),
+        supernet_options=dict(cfg.search_net),
     )
-    return instantiate(cfg.algo)(ctx, None)
+    return factory(ctx, None)
 
 
 def tracker(path) -> Tracker:
@@ -301,6 +306,48 @@ def test_derive_exclude_none_and_entropy():
         build("darts", "darts", "algo.derive_exclude_none=true")  # the DARTS rule never picks `none` anyway
 
 
+# ---- held-out evaluation, random streams, split --------------------------------------------------------------------
+def test_held_out_evaluation_counts_every_alpha_split_image_once():
+    """Augmented (A²M / quark0) held-out loss = the mean over ALL α-split images: 64 images in batches of 48 used to
+    lose the last 16 to drop_last."""
+    algo = build("darts", "nb201", eval_batch_size=48)
+    assert algo.eval_augment
+    val = algo.ctx.data.splits["search_val"]
+    state = algo.eval_loader.generator.get_state()
+    m = algo.evaluate()
+    # brute force: the same epoch draw (permutation + crops + flips) taken as one batch of the whole split
+    whole = algo.ctx.loader("search_val", len(val), train=True, seed=0, shard=False, drop_last=False)
+    whole.generator.set_state(state)
+    ((x, y),) = list(whole)
+    assert sorted(y.tolist()) == sorted(val.labels.tolist())  # every image exactly once
+    model = algo.core.model.eval()
+    with torch.no_grad():
+        logits = model(x, algo.core.probs())
+    assert m["valid_images"] == len(val) == 64
+    assert m["valid_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+    assert m["valid_acc"] == pytest.approx((logits.argmax(1) == y).double().mean().item(), abs=1e-12)
+
+
+def test_darts_streams_come_from_named_purposes():
+    algo = build("darts", "nb201", "algo.sdarts_rs=true")
+    expected = {
+        "noise": stream_seed(0, Purpose.ARCH_NOISE),
+        "train": stream_seed(0, Purpose.DARTS_TRAIN_DATA),
+        "alpha_batches": stream_seed(0, Purpose.DARTS_ALPHA_DATA),
+        "eval": stream_seed(0, Purpose.DARTS_EVAL_DATA),
+    }
+    got = {
+        "noise": algo.core.noise.initial_seed(),
+        "train": algo.train_loader.generator.initial_seed(),
+        "alpha_batches": algo.val_loader.generator.initial_seed(),
+        "eval": algo.eval_loader.generator.initial_seed(),
+    }
+    assert got == expected and len(set(got.values())) == 4
+    g = torch.Generator().manual_seed(stream_seed(0, Purpose.ALPHA_INIT))
+    assert torch.equal(algo.core.alphas["cell"], 1e-3 * torch.randn(6, 5, generator=g))
+    assert algo.ctx.data.split["method"] == "first"  # quark0's split by default
+
+
 # ---- CLI ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("space", SPACES)
 def test_cli_a2m_end_to_end(space, tmp_path):
@@ -318,6 +365,7 @@ def test_cli_a2m_end_to_end(space, tmp_path):
         "algo.batch_size=32",
         "retrain=none",
         f"out_root={tmp_path}",
+        *(["dataset.split_method=random"] if space == "darts" else []),  # an explicit split wins over quark0's
     ]
     proc = subprocess.run(
         args, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}, timeout=300
@@ -329,6 +377,20 @@ def test_cli_a2m_end_to_end(space, tmp_path):
     assert s["selection"] == "final_epoch" and s["alpha_passes_per_step"] == 4
     assert s["arch_grad"]["rho"] == (1e-2 if space == "nb201" else 1e-1)
     assert results["arch"] == s["final_arch"] and "supernet_time_s" in s and s["supernet_time_s"] == 0.0
+    split = results["data"]["split"]
+    if space == "nb201":  # the default: quark0's / A²M's first half for w, the rest for α
+        assert split == {
+            "method": "first",
+            "portion": 0.5,
+            "seed": None,
+            "file": None,
+            "chosen_by": "the search method's official split (first)",
+        }
+    else:
+        assert split["method"] == "random" and split["chosen_by"] == "dataset.split_method"
+        assert split["seed"] == stream_seed(0, Purpose.SPLIT) and split["portion"] == 0.5
+    assert results["data"]["split_method"] == split["method"]
+    assert results["data"]["sizes"]["search_val"] == 32  # max_train 64, portion 0.5
     lines = [json.loads(x) for x in (path.parent / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in lines if r["phase"] == "search"]
     assert len(epochs) == 2 and all("alpha_entropy" in r and "param_free_ops" in r for r in epochs)

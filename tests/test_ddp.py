@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from helpers import DEMO_TINY, results_of
+from nasflat.rng import Purpose, stream_seed
 
 TINY = [*DEMO_TINY, "logger=none"]
 # 2 epochs of 4 (weight, α) steps each on the digits data, NB201 tiny supernet
@@ -89,12 +90,14 @@ def test_two_gloo_processes_match_one_process(tmp_path, launcher):
     ("overrides", "alpha_atol", "weight_atol"),
     [
         (["algo=darts"], 1e-7, 1e-5),
-        (["algo=na_darts"], 1e-7, 1e-5),
+        # float32 NA-DARTS is chaotic here: Adam's g / sqrt(v) on near-zero α gradients amplifies the round-off of a
+        # 2-rank all-reduce (|Δα| up to 2e-4 for seeds 1, 2); in float64 both runs agree to 1e-16
+        (["algo=na_darts", "hardware.dtype=float64"], 1e-12, 1e-12),
         (["algo=na_darts", "algo.arch_grad.mode=sampled"], 1e-6, 1e-5),  # neighbours drawn on rank 0, broadcast
         (["algo=a2m", "hardware.dtype=float64"], 1e-12, 1e-12),
         (["algo=darts_2nd", "hardware.dtype=float64"], 1e-12, 1e-12),
     ],
-    ids=["darts", "na_darts", "na_darts_sampled", "a2m_float64", "darts_2nd_float64"],
+    ids=["darts", "na_darts_float64", "na_darts_sampled", "a2m_float64", "darts_2nd_float64"],
 )
 def test_differentiable_search_on_two_ranks_matches_one_process(tmp_path, overrides, alpha_atol, weight_atol):
     args = [*DIFFERENTIABLE, *overrides]
@@ -103,7 +106,8 @@ def test_differentiable_search_on_two_ranks_matches_one_process(tmp_path, overri
     one, two = checkpoint(tmp_path / "one", "search"), checkpoint(tmp_path / "two", "search")
     alpha = one["core"]["alphas"]["cell"]
     seed = results_of(tmp_path / "one")["seed"]
-    start = 1e-3 * torch.randn(alpha.shape, generator=torch.Generator().manual_seed(seed + 301), dtype=alpha.dtype)
+    g = torch.Generator().manual_seed(stream_seed(seed, Purpose.ALPHA_INIT))
+    start = 1e-3 * torch.randn(alpha.shape, generator=g, dtype=alpha.dtype)
     assert (alpha - start).abs().max() > 1e-3  # α really moved during the 8 steps
     torch.testing.assert_close(alpha, two["core"]["alphas"]["cell"], rtol=0, atol=alpha_atol)
     for k, w in one["core"]["supernet"].items():

@@ -272,6 +272,64 @@ def test_naswot_scores_nb201_archs_deterministically(nb201_ctx):
     assert NaswotEvaluator(nb201_ctx, batch_size=16, network={"C": 2, "N": 1}).score([(0,) * 6]) == [-math.inf]
 
 
+def brute_force_logdet(net: nn.Module, x: torch.Tensor, exclude: set[nn.Module]) -> float:
+    """log|det K| by hand: one train-mode forward, K summed over every ReLU not in ``exclude``, from its input codes."""
+    net.train()
+    k = torch.zeros(len(x), len(x), dtype=torch.float64)
+
+    def add(_module, inputs, _out):
+        c = (inputs[0].reshape(len(x), -1) > 0).double()
+        k.add_(c @ c.T + (1 - c) @ (1 - c).T)
+
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU) and m not in exclude]
+    handles = [m.register_forward_hook(add) for m in relus]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    return float(torch.linalg.slogdet(k)[1])
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [(3, 0, 0, 1, 0, 0), (3, 0, 0, 0, 0, 0)],  # node 1 = conv(x) consumed only through `none`; the second is cut off
+    ids=["none_only_consumer", "cut_off"],
+)
+def test_naswot_keeps_none_as_a_zero_op_in_the_scoring_graph(arch):
+    space = NB201Space()
+    x = torch.randn(12, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with rng_fork(0):
+        kept = space.network(arch, 1, C=2, N=1, keep_none=True)
+    with rng_fork(0):
+        plain = space.network(arch, 1, C=2, N=1)
+    # the ordinary network is unchanged: same parameters, same values, same outputs
+    assert plain.state_dict().keys() == kept.state_dict().keys()
+    assert all(torch.equal(p, q) for p, q in zip(plain.state_dict().values(), kept.state_dict().values()))
+    assert torch.equal(plain.train()(x), kept.train()(x))
+    # the official graph: every ReLU reaches the logits (through x * 0), so every ReLU counts
+    score = naswot_score(kept, x)
+    assert math.isfinite(score) and score == pytest.approx(brute_force_logdet(kept, x, set()), rel=1e-12)
+    # the ordinary network skips `none`: the ReLU of the conv on edge 1<-0 (in every cell) never reaches the logits
+    unreached = {m for cell in plain.cells if hasattr(cell, "arch") for m in cell.edges[0].modules()}
+    assert any(isinstance(m, nn.ReLU) for m in unreached)
+    if arch[3] == 0:  # 3<-0 is `none` too: the cell's output is cut off, no input gradient, -inf as before
+        assert naswot_score(plain, x) == -math.inf
+    else:
+        plain_score = naswot_score(plain, x)
+        assert plain_score == pytest.approx(brute_force_logdet(plain, x, unreached), rel=1e-12)
+        assert plain_score != pytest.approx(score, rel=1e-6)
+
+
+def test_naswot_evaluator_scores_the_official_graph_unless_asked(nb201_ctx):
+    cut = NB201Arch((3, 0, 0, 0, 0, 0))
+    official = NaswotEvaluator(nb201_ctx, batch_size=16, network={"C": 2, "N": 1})
+    ordinary = NaswotEvaluator(nb201_ctx, batch_size=16, network={"C": 2, "N": 1, "keep_none": False})
+    assert official.describe()["network"]["keep_none"] is True
+    assert math.isfinite(official.score([cut])[0]) and ordinary.score([cut]) == [-math.inf]
+    with pytest.raises(ValueError, match="keep_none=False"):
+        DartsSpace().network(DartsSpace().sample(np.random.default_rng(0)), 10, C=4, layers=3, keep_none=False)
+
+
 # ---- short training -------------------------------------------------------------------------------------------
 def test_short_training_is_deterministic(nb201_ctx):
     kw = dict(epochs=1, batch_size=32, network={"C": 2, "N": 1}, max_batches=2)

@@ -111,7 +111,7 @@ def test_real_table_round_trips_through_write_table(table: NB201Table, nb201_csv
 # ---- files, errors, writing -----------------------------------------------------------------------------------------
 def test_write_then_load_is_identical(tmp_path: Path) -> None:
     rows = fake_rows()
-    t = NB201Table.load(write_table(rows, tmp_path / "sub" / "t.csv"))
+    t = NB201Table.load(write_table(rows, tmp_path / "sub" / "t.csv"), expected_rows=None)
     assert [str(a) for a in t.archs] == [r["arch_str"] for r in rows]
     for (d, s), c in ACC_COLUMNS.items():
         assert t.column(d, s).tolist() == [r[c] for r in rows]
@@ -141,19 +141,75 @@ def corrupt(tmp_path: Path, edit: Any) -> Path:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda lines: [lines[0].replace("cifar100_test_acc", "c100"), *lines[1:]], "lacks columns"),
+        (lambda lines: [lines[0].replace("cifar100_test_acc", "c100"), *lines[1:]], "lacks the column(s) cifar100_t"),
         (lambda lines: lines[:1], "no rows"),
         (lambda lines: [], "empty"),
-        (lambda lines: [lines[0], lines[1].replace("~0|", "~7|", 1), *lines[2:]], "line 2"),
-        (lambda lines: [*lines, lines[1]], "appears twice"),
-        (lambda lines: [*lines[:2], lines[2].rsplit(",", 2)[0] + ",1.5e,", *lines[3:]], "not numeric"),
+        (lambda lines: [lines[0], lines[1].replace("~0|", "~7|", 1), *lines[2:]], "line 2: malformed arch_str"),
+        (lambda lines: [*lines, lines[1]], "appears twice (lines 2 and 8)"),
+        (lambda lines: [*lines[:2], lines[2].rsplit(",", 2)[0] + ",1.5e,", *lines[3:]], "line 3: params_imagenet16"),
+        (lambda lines: [*lines[:-1], lines[-1][:40]], "line 7: 2 fields where the header has 15"),
+        (lambda lines: [*lines[:3], "", *lines[3:]], "line 4: 0 fields"),
+        (lambda lines: [lines[0], lines[1].replace("0,", "1,", 1), *lines[2:]], "arch_index 1 appears twice"),
     ],
 )
 def test_malformed_file_names_the_path(tmp_path: Path, edit: Any, message: str) -> None:
     path = corrupt(tmp_path, edit)
     with pytest.raises(TableFormatError) as err:
-        NB201Table.load(path)
+        NB201Table.load(path, expected_rows=None)
     assert message in str(err.value) and str(path) in str(err.value)
+    assert "nasflat bench import" in str(err.value)
+
+
+def test_trailing_blank_lines_are_accepted(tmp_path: Path) -> None:
+    path = corrupt(tmp_path, lambda lines: [*lines, "", ""])
+    assert len(NB201Table.load(path, expected_rows=None)) == len(fake_rows())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94.", "is not a text CSV file (it starts with b'\\x80"),
+        (b"arch_index,arch_str\n0,\x00\n", "is not a text CSV file"),
+    ],
+)
+def test_binary_file_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "table.pth"
+    path.write_bytes(content)
+    with pytest.raises(TableFormatError) as err:
+        NB201Table.load(path)
+    assert message in str(err.value) and str(path) in str(err.value) and "nasflat bench import" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [150.0, -1.0, float("inf")])
+def test_accuracy_must_be_a_percentage(tmp_path: Path, value: float) -> None:
+    rows = fake_rows()
+    rows[2]["cifar100_valid_acc"] = value
+    path = write_table(rows, tmp_path / "t.csv")
+    with pytest.raises(TableFormatError, match=rf"line 4: cifar100_valid_acc is {value}, not a percentage in 0..100"):
+        NB201Table.load(path, expected_rows=None)
+
+
+@pytest.fixture(scope="module")
+def full_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic table with every NB201 architecture once (no shared data needed)."""
+    params = ("params_cifar10", "params_cifar100", "params_imagenet16")
+    rows = [
+        {"arch_index": i, "arch_str": str(a), **dict.fromkeys(ACC_COLUMNS.values(), 50.0), **dict.fromkeys(params, 1)}
+        for i, a in enumerate(SPACE.all_archs())
+    ]
+    return write_table(rows, tmp_path_factory.mktemp("nb201") / "full.csv")
+
+
+def test_partial_table_is_refused_on_load(full_table: Path, tmp_path: Path) -> None:
+    assert len(NB201Table.load(full_table)) == 5**6
+    lines = full_table.read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:8000]))
+    with pytest.raises(TableFormatError) as err:
+        NB201Table.load(cut)
+    assert f"{cut} has 7,999 architectures, NB201 has 15,625" in str(err.value)
+    assert "nasflat bench import" in str(err.value)
+    assert len(NB201Table.load(cut, expected_rows=None)) == 7999  # subsets only on request
 
 
 # ---- import from NATS-Bench (fake module mimicking the API surface used) --------------------------------------------
@@ -207,7 +263,7 @@ def test_import_from_nats_with_fake_module(tmp_path: Path, monkeypatch: pytest.M
     out = import_from_nats(source, tmp_path / "nb201.csv", progress=lambda i, n: seen.append((i, n)))
     assert calls == [(str(source), "tss", True, False)] and seen[-1] == (3, 3) and not api.arch2infos_dict
 
-    t = NB201Table.load(out)
+    t = NB201Table.load(out, expected_rows=None)
     assert t.archs == archs and t.arch_index.tolist() == [0, 1, 2]
     for i, a in enumerate(archs):
         assert t.query(a, "cifar10", "valid") == round(FakeNATS.acc(i, "cifar10-valid", "valid"), 6)

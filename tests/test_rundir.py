@@ -156,3 +156,53 @@ def test_interrupt_prints_one_line_and_the_same_command_resumes(tmp_path, sig, c
     resumed = nasflat("search", *SLOW_SEARCH, f"out_root={tmp_path}", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert results_of(tmp_path)["resumed"]["supernet"] == done
+
+
+def _comparable(results: dict) -> dict:
+    """results.json without what legitimately differs between two processes: timings, resume record, paths."""
+    drop = {"wall_time_s", "search_time_s", "supernet_time_s", "resumed", "run_dir", "images_per_s"}
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in drop and not k.endswith("time_s")}
+        return node
+
+    return strip(results)
+
+
+# every phase several steps of ~0.1 s, so a kill lands inside each phase
+KILL_RUN = [
+    "experiment=demo",
+    "debug=tiny",
+    "algo.budget=24",
+    "algo.chunk=2",
+    "evaluator.bn_images=256",
+    "evaluator.val_images=256",
+    "evaluator.batch_size=32",
+    "supernet.epochs=6",
+    "retrain.epochs=12",
+    "dataset.max_train=1024",
+    "logger=none",
+]
+
+
+@pytest.mark.slow
+def test_kill9_in_every_phase_and_a_concurrent_twin_give_the_uninterrupted_results(tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    nasflat("search", *KILL_RUN, f"out_root={ref}", check=True)
+    expected = _comparable(results_of(ref))
+    for phase in ("supernet", "search", "retrain"):
+        proc = _popen("search", *KILL_RUN, f"out_root={killed}")
+        wait_for(f"*/*/checkpoints/{phase}.pt", killed, proc)
+        proc.kill()
+        proc.wait()
+        assert not list(killed.glob("*/*/results.json")), f"the run finished before it could be killed in {phase}"
+    twin_a = _popen("search", *KILL_RUN, f"out_root={killed}")
+    twin_b = _popen("search", *KILL_RUN, f"out_root={killed}")
+    errs = [p.communicate(timeout=600)[1] for p in (twin_a, twin_b)]
+    codes = sorted(p.returncode for p in (twin_a, twin_b))
+    assert codes == [0, 1], errs
+    assert any("in use by pid" in e for e in errs)
+    got = results_of(killed)
+    assert set(got["resumed"]) == {"supernet", "search", "retrain"}
+    assert _comparable(got) == expected

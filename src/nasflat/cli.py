@@ -6,12 +6,14 @@ the command-line overrides, so rerunning a command resumes it and a requeued clu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +95,73 @@ def _config_dict(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def _plan(cfg: DictConfig, command: str) -> Any:
-    from nasflat.checkpoint import CheckpointStore, config_fingerprint
+def _hardware(cfg: DictConfig) -> Any:
+    """The run's hardware, with torch.distributed joined first when configured (rank decides who owns the dir)."""
+    hardware = instantiate(cfg.hardware)
+    if hardware.distributed and distributed.init_from_env(hardware.device) and hardware.device == "cuda":
+        hardware = dataclasses.replace(hardware, device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
+    hardware.setup()
+    return hardware
+
+
+def _data_files(cfg: DictConfig) -> dict[str, str]:
+    """Every file the results depend on besides the config: dataset files, NB201 split files, the table."""
+    from nasflat.data.sources import SOURCES
+
+    files: dict[str, str] = {}
+    ds = cfg.get("dataset") or {}
+    if ds.get("name") in SOURCES:
+        spec = SOURCES[ds.name]
+        directory = spec.directory(ds.root)
+        files.update({f"dataset/{f}": str(directory / f) for f in spec.files})
+    if ds.get("split_dir"):  # read when the split is nb201, which may be the algorithm's default
+        files.update({f"splits/{p.name}": str(p) for p in sorted(Path(ds.split_dir).glob("*.txt"))})
+    if table := cfg.get("benchmark", {}).get("nb201_table"):
+        files["nb201_table"] = str(table)
+    return files
+
+
+def run_identity(cfg: DictConfig) -> Any:
+    """The resolved result-relevant config plus the identity (path, size, mtime) of its data and table files."""
+    from nasflat.rundir import RunIdentity, file_identity
+
+    config = {k: v for k, v in _config_dict(cfg).items() if k not in NON_RESULT_KEYS}
+    return RunIdentity(config, {k: file_identity(v) for k, v in _data_files(cfg).items()})
+
+
+def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """Hydra's ``.hydra/`` files, written only once this process owns the directory (``output_subdir: null``
+    stops Hydra writing them before the lock, where a refused command would overwrite the owner's config)."""
+    hc = HydraConfig.get()
+    out = run_dir / ".hydra"
+    out.mkdir(exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(hc)}), out / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(hc.overrides.task)), out / "overrides.yaml")
+
+
+@contextlib.contextmanager
+def _owned_run_dir(cfg: DictConfig, run_dir: Path) -> Iterator[Any]:
+    """Lock ``run_dir`` (rank 0), apply restart=true, refuse another config's directory; yields the checkpoint
+    store. Every check happens before any data is read or any network is built."""
+    from nasflat import rundir
+    from nasflat.checkpoint import CheckpointStore
+
+    identity = run_identity(cfg)
+    store = CheckpointStore(run_dir, identity.fingerprint)
+    owner = distributed.is_main()
+    with rundir.exclusive(run_dir) if owner else contextlib.nullcontext():
+        if owner:
+            if cfg.restart and (moved := store.archive()) is not None:
+                Console(stderr=True).log(f"restart=true: the previous run's checkpoints and results moved to {moved}")
+            rundir.remove_stale_temp(run_dir)
+            rundir.claim(run_dir, identity)
+            _save_hydra_files(cfg, run_dir)
+        distributed.barrier()
+        yield store
+
+
+def _plan(cfg: DictConfig, command: str, hardware: Any, store: Any) -> Any:
     from nasflat.pipeline import RunPlan
     from nasflat.tracking import Tracker
 
@@ -102,16 +169,6 @@ def _plan(cfg: DictConfig, command: str) -> Any:
     run_dir = Path(hc.runtime.output_dir)
     choices = hc.runtime.choices
     config = _config_dict(cfg)
-    fingerprint = config_fingerprint({k: v for k, v in config.items() if k not in NON_RESULT_KEYS})
-    store = CheckpointStore(run_dir, fingerprint)
-    if cfg.restart and (moved := store.archive()) is not None:
-        (run_dir / "results.json").unlink(missing_ok=True)
-        Console(stderr=True).log(f"restart=true: previous checkpoints moved to {moved}")
-
-    hardware = instantiate(cfg.hardware)
-    if hardware.distributed and distributed.init_from_env(hardware.device) and hardware.device == "cuda":
-        hardware = dataclasses.replace(hardware, device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
-    hardware.setup()
     space = instantiate(cfg.space)
     table = _table(cfg)
     logger = _node(cfg, "logger")
@@ -176,8 +233,10 @@ def objective_value(results: dict[str, Any], key: str) -> float:
 
 def _pipeline_task(command: str) -> Callable[[DictConfig], float | None]:
     def task(cfg: DictConfig) -> float | None:
+        from nasflat.config import validate
         from nasflat.pipeline import run
 
+        validate(cfg, command)  # every key, type and range, before any data is read or network built
         hc = HydraConfig.get()
         sweeper = str(hc.sweeper.get("_target_", ""))
         # every sweeper but Hydra's basic one (Optuna, Nevergrad, Ax...) optimizes the number each trial returns
@@ -186,13 +245,19 @@ def _pipeline_task(command: str) -> Callable[[DictConfig], float | None]:
                 f"the sweeper {sweeper.rsplit('.', 1)[-1]} needs a number from each trial: set "
                 "objective=<results.json key>, e.g. objective=benchmark.cifar10.valid (never a test accuracy)"
             )
-        plan = _plan(cfg, command)
-        code = 1
-        try:
-            results = run(plan)
-            code = 0
-        finally:
-            plan.tracker.finish(exit_code=code)
+        if (logger := _node(cfg, "logger")) is not None:  # refuse a W&B setup that cannot log before any work
+            from nasflat.tracking import check_wandb
+
+            check_wandb(instantiate(logger))
+        hardware = _hardware(cfg)
+        with _owned_run_dir(cfg, Path(hc.runtime.output_dir)) as store:
+            plan = _plan(cfg, command, hardware, store)
+            code = 1
+            try:
+                results = run(plan)
+                code = 0
+            finally:
+                plan.tracker.finish(exit_code=code)
         key = cfg.get("objective")
         return objective_value(results, str(key)) if key else None
 
@@ -200,16 +265,20 @@ def _pipeline_task(command: str) -> Callable[[DictConfig], float | None]:
 
 
 def info_task(cfg: DictConfig) -> None:
+    from nasflat.config import validate
     from nasflat.info import describe
 
+    validate(cfg, "info")
     space = instantiate(cfg.space)
     arch = space.parse(str(cfg.arch))
     print(json.dumps(describe(space, arch, _table(cfg)), indent=2))
 
 
 def data_check_task(cfg: DictConfig) -> None:
+    from nasflat.config import validate
     from nasflat.data import check_dataset
 
+    validate(cfg, "data check")
     spec = instantiate(cfg.dataset)
     report = check_dataset(spec.name, spec.root)
     print(report.to_text())
@@ -233,35 +302,89 @@ TASKS: dict[str, Callable[[DictConfig], Any]] = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so a killed run unwinds like Ctrl-C (temp files removed, one message)."""
+
+    signal_name = "SIGTERM"
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _interrupt_message(e: KeyboardInterrupt) -> str:
+    from nasflat.phases import Interrupted
+
+    if isinstance(e, Interrupted):
+        return str(e)
+    name = getattr(e, "signal_name", "SIGINT")
+    return f"interrupted ({name}) outside a training phase; rerun the same command to resume"
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     from nasflat.checkpoint import CheckpointError
     from nasflat.phases import NonFiniteLossError
+    from nasflat.rundir import DiskFullError, RunDirBusyError, RunDirError
     from nasflat.spaces.base import ArchFormatError
 
     errors: list[type[BaseException]] = [
         ArchFormatError,
         CheckpointError,
+        RunDirError,
+        RunDirBusyError,
+        DiskFullError,
         NonFiniteLossError,
         FileNotFoundError,
         ValueError,
     ]
     try:
-        from nasflat.data import DatasetNotFoundError, UnsafePickleError
+        from nasflat.benchmarks.nb201 import MissingPackageError, TableFormatError
+        from nasflat.data import DatasetFileError, DatasetNotFoundError, UnsafePickleError
+        from nasflat.tracking import WandbSetupError
 
-        errors += [DatasetNotFoundError, UnsafePickleError]
+        errors += [DatasetFileError, DatasetNotFoundError, UnsafePickleError, TableFormatError, MissingPackageError]
+        errors += [WandbSetupError]
     except ImportError:  # pragma: no cover - data layer always present in releases
         pass
     return tuple(errors)
+
+
+REQUIRED_VALUES = {"source": "source=<the NATS-tss-v1_0-3ffb9-simple directory> (official NATS-Bench topology files)"}
+
+
+def _missing_usage(keys: list[str]) -> str:
+    """What each required ``key=`` looks like; arch= is described by the spaces themselves."""
+    from nasflat.spaces.base import arch_usage
+
+    lines = [f"missing required value(s): {', '.join(f'{k}=' for k in keys)}"]
+    for key in keys:
+        if key == "arch":
+            lines += ["arch= is the architecture, written in the format of its space (default space=nb201):"]
+            lines.append(arch_usage())
+        else:
+            lines.append(f"  {REQUIRED_VALUES.get(key, f'{key}=<value>')}")
+    return "\n".join([*lines, "see `nasflat --help`"])
 
 
 def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
 
     def run(cfg: DictConfig) -> Any:
+        if missing := OmegaConf.missing_keys(cfg):  # e.g. `nasflat retrain` without arch=: usage, not a traceback
+            _fail(_missing_usage(sorted(missing)), code=2)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            return task(cfg)
+        from nasflat.config import ConfigError
+
         try:
             return task(cfg)
+        except ConfigError as e:  # the config's problems, one line each: a usage error
+            Console(stderr=True, soft_wrap=True).print(str(e), markup=False, highlight=False)
+            sys.exit(2)
         except _known_errors() as e:
             _fail(f"{type(e).__name__}: {e}", code=1)
+        except KeyboardInterrupt as e:
+            _fail(_interrupt_message(e), code=143 if getattr(e, "signal_name", "") == "SIGTERM" else 130)
 
     return run
 
@@ -283,6 +406,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report'])}\n\n{USAGE}")
     name = COMMANDS[command]
     sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in args[words:])]
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # leave submitit's/SLURM's handler in place
+        signal.signal(signal.SIGTERM, _raise_terminated)
     hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()
 
 

@@ -6,47 +6,72 @@ free of Hydra and tests can build a context by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from nasflat import distributed
 from nasflat.hardware import Hardware, rng_fork
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.tracking import Reporter
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which dataset, where, and how the search-time train/val halves are made."""
+    """Which dataset, where, and how the search-time train/val halves are made.
+
+    ``split_method=None`` means "the search method's official split" (:func:`official_split`), resolved by
+    :meth:`with_default_split` before loading; an explicit ``random`` / ``first`` / ``nb201`` always wins.
+    """
 
     name: str
     root: str = "data"
     download: bool = False
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
-    split_method: str = "random"  # random | first | nb201
+    split_method: Literal["random", "first", "nb201"] | None = None  # None: the method's official split
     split_portion: float = 0.5
     split_dir: str | None = None  # NB201 split files (cifar-split.txt, ...)
     max_train: int | None = None  # debug: keep only the first N training / test images
     max_test: int | None = None
+    split_chosen_by: str = "dataset.split_method"  # set by with_default_split; recorded in results.json
+
+    def with_default_split(self, default: str) -> DataSpec:
+        """This spec with ``split_method`` set: the user's choice if given, else the method's ``default``.
+
+        ``default="nb201"`` falls back to ``random`` where the benchmark's split file cannot be used (no
+        ``split_dir``, or a dataset other than CIFAR-10), as the official code's own split file is not available.
+        """
+        from nasflat.data.splits import NB201_TRAIN_SPLIT_FILES
+
+        if self.split_method is not None:
+            return self
+        method, why = default, f"the search method's official split ({default})"
+        if default == "nb201" and (self.split_dir is None or self.name not in NB201_TRAIN_SPLIT_FILES):
+            method = "random"
+            why += f", unavailable ({'no dataset.split_dir' if self.split_dir is None else self.name}): random"
+        return replace(self, split_method=method, split_chosen_by=why)
 
     def load(self, seed: int) -> DataBundle:
+        """Load the dataset and make the search halves; a random split is seeded from the run seed's SPLIT stream."""
         from nasflat.data import load_dataset, search_split
 
         ds = load_dataset(
             self.name, self.root, download=self.download, mean=self.mean, std=self.std, split_dir=self.split_dir
         )
-        s_train, s_val = search_split(
+        split = search_split(
             ds.train,
-            seed=seed,
+            seed=stream_seed(seed, Purpose.SPLIT),
             portion=self.split_portion,
-            method=self.split_method,
+            method=self.split_method or "random",
             split_dir=self.split_dir,
             dataset_name=self.name,
         )
+        s_train, s_val = split
         train, test = ds.train, ds.test
         if self.max_train is not None:  # shrink after splitting, so index-file splits stay valid
             train = _head(train, self.max_train)
@@ -65,8 +90,24 @@ class DataSpec:
             crop_padding=ds.crop_padding,
             splits=splits,
             source=ds.source,
-            split_method=self.split_method,
+            split_method=split.method,
+            split=self._describe_split(split),
         )
+
+    def _describe_split(self, split: Any) -> dict[str, Any]:
+        """What results.json records about the search halves: method, portion, seed or index file, and why."""
+        return {
+            "method": split.method,
+            "portion": self.split_portion if split.method != "nb201" else None,
+            "seed": split.seed,
+            "file": Path(split.source).name if split.source else None,
+            "chosen_by": self.split_chosen_by,
+        }
+
+
+def official_split(factory: Any) -> str:
+    """The official search split of the algorithm a (partial) factory builds: its ``official_split`` attribute."""
+    return str(getattr(getattr(factory, "func", factory), "official_split", "random"))
 
 
 def _head(split: Any, n: int) -> Any:
@@ -83,6 +124,7 @@ class DataBundle:
     splits: dict[str, Any]
     source: str
     split_method: str
+    split: dict[str, Any] = field(default_factory=dict)  # DataSpec._describe_split
 
     def sizes(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.splits.items()}
@@ -127,9 +169,13 @@ class SearchContext:
         seed: int | None = None,
         cutout: int = 0,
         shard: bool | None = None,
+        drop_last: bool | None = None,
     ) -> Any:
         """A loader over ``split``; training loaders shuffle + augment with a generator seeded by ``seed``.
 
+        ``seed`` comes from :func:`nasflat.rng.stream_seed` (a training loader needs one; evaluation loaders
+        draw nothing). ``drop_last`` defaults to ``train``; an augmented evaluation that must count every image
+        once passes ``train=True, drop_last=False``.
         ``batch_size`` is global: under torch.distributed each rank of a sharded loader (default: training
         loaders) takes a disjoint strided slice of one shared permutation and ``batch_size / world_size`` images
         per step. Unsharded loaders (evaluation, and per-candidate scoring with ``shard=False``) give every rank
@@ -139,10 +185,14 @@ class SearchContext:
 
         if split not in self.data.splits:
             raise ValueError(f"no data split {split!r} (have {sorted(self.data.splits)})")
+        if train and seed is None:
+            raise ValueError(f"a training loader over {split!r} needs a seed (nasflat.rng.stream_seed)")
         world = distributed.world_size() if (train if shard is None else shard) else 1
         if batch_size % world:
             raise ValueError(f"batch size {batch_size} is not divisible by the {world} processes; use a multiple")
-        g = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        g = torch.Generator()
+        if seed is not None:
+            g.manual_seed(seed)
         return DeviceLoader(
             self.data.splits[split],
             batch_size=batch_size // world,
@@ -155,19 +205,24 @@ class SearchContext:
             crop_padding=self.data.crop_padding,
             cutout=cutout,
             shuffle=train,
-            drop_last=train,
+            drop_last=train if drop_last is None else drop_last,
             generator=g,
             channels_last=self.hardware.channels_last,
             dtype=self.hardware.torch_dtype,
         )
 
-    def build_supernet(self, seed_offset: int = 11, **options: Any) -> nn.Module:
-        """The space's supernet on the device, initialised from the run seed (independent of call order)."""
-        with rng_fork(self.seed + seed_offset):
+    def stream(self, purpose: Purpose, *keys: int | str) -> int:
+        """The seed of ``purpose``'s random stream in this run (:func:`nasflat.rng.stream_seed`)."""
+        return stream_seed(self.seed, purpose, *keys)
+
+    def build_supernet(self, purpose: Purpose = Purpose.SUPERNET_INIT, **options: Any) -> nn.Module:
+        """The space's supernet on the device, initialised from ``purpose``'s stream (independent of call order)."""
+        with rng_fork(self.stream(purpose)):
             net = self.space.supernet(self.num_classes, **{**self.supernet_options, **options})
         return self.hardware.prepare(distributed.sync_batchnorm(net, self.hardware.device))
 
-    def build_network(self, arch: Arch, seed_offset: int = 12, **options: Any) -> nn.Module:
-        with rng_fork(self.seed + seed_offset):
+    def build_network(self, arch: Arch, purpose: Purpose = Purpose.NETWORK_INIT, **options: Any) -> nn.Module:
+        """The standalone network of ``arch`` on the device, initialised from ``purpose``'s stream."""
+        with rng_fork(self.stream(purpose)):
             net = self.space.network(arch, self.num_classes, **options)
         return self.hardware.prepare(distributed.sync_batchnorm(net, self.hardware.device))

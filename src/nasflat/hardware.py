@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ class Hardware:
     cudnn_benchmark: bool = False
     threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
     distributed: bool = False  # one process per device under torchrun / SLURM (NCCL on CUDA, gloo on CPU)
-    dtype: str = "float32"  # float32 | float64 (parameters, α and inputs)
+    dtype: Literal["float32", "float64"] = "float32"  # float32 | float64 (parameters, α and inputs)
 
     DTYPES: ClassVar[dict[str, torch.dtype]] = {"float32": torch.float32, "float64": torch.float64}
 
@@ -81,10 +81,12 @@ class Hardware:
 
 @contextlib.contextmanager
 def rng_fork(seed: int) -> Iterator[None]:
-    """Seed torch's global RNG for a block (module init uses it) and restore the outer state afterwards."""
-    state = torch.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    """Seed torch's global RNGs for a block (module init, drop-path) and restore the outer states afterwards.
+
+    ``seed`` comes from :func:`nasflat.rng.stream_seed`; the CPU generator and the current CUDA device's (once CUDA
+    is initialised) are forked, so a block's draws neither depend on nor disturb what ran before it.
+    """
+    devices = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
         yield
-    finally:
-        torch.set_rng_state(state)

@@ -18,7 +18,7 @@ import torch
 
 import nasflat
 from nasflat.checkpoint import CheckpointStore
-from nasflat.context import DataSpec, SearchContext
+from nasflat.context import DataSpec, SearchContext, official_split
 from nasflat.distributed import is_main, world_size
 from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
@@ -110,7 +110,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
         space=plan.space,
         seed=plan.seed,
         hardware=plan.hardware,
-        data_spec=plan.data,
+        data_spec=plan.data.with_default_split(official_split(plan.algo)),  # an explicit split_method wins
         table=plan.table,
         reporter=plan.tracker,
         supernet_options=plan.supernet_options,
@@ -136,7 +136,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
     results["retrain"] = _retrain(plan, ctx, arch) if plan.retrain is not None else None
     if ctx.data_loaded:
         d = ctx.data
-        results["data"] = {"source": d.source, "split_method": d.split_method, "sizes": d.sizes()}
+        results["data"] = {"source": d.source, "split_method": d.split_method, "split": d.split, "sizes": d.sizes()}
     results["wall_time_s"] = time.perf_counter() - t_start  # this process only; phases sum over resumes
     results["resumed"] = plan.store.resumed  # phase -> steps found done in its checkpoint ({} = ran start to end)
     gpus = world_size() if plan.hardware.device.startswith("cuda") else 0

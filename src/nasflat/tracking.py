@@ -6,12 +6,14 @@ Library loops report through :class:`Reporter` (``start_epoch`` / ``batch``) so 
 from __future__ import annotations
 
 import json
+import netrc
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -31,9 +33,21 @@ class Reporter:
         pass
 
 
+WANDB_MODES: tuple[str, ...] = ("online", "offline", "disabled", "dryrun")
+WANDB_HOST = "api.wandb.ai"
+
+
+class WandbSetupError(ValueError):
+    """W&B cannot log as configured (unknown mode, or online without credentials); raised before any work."""
+
+
 @dataclass(frozen=True)
 class WandbSettings:
-    """W&B run identity; ``mode`` None means: WANDB_MODE from the environment, else online only with credentials."""
+    """W&B run identity; ``mode`` None means: WANDB_MODE from the environment, else online only with credentials.
+
+    ``init_timeout``: seconds an online ``wandb.init`` may wait for the server before the run falls back to
+    offline logging (wandb's own default, 90 s, plus its grace period, blocks a run for ~100 s when offline).
+    """
 
     project: str = "nasflat"
     entity: str | None = None
@@ -42,17 +56,69 @@ class WandbSettings:
     tags: tuple[str, ...] = ()
     mode: str | None = None
     log_weights: bool = True
+    init_timeout: float = 30.0
+
+
+def _env_mode() -> str | None:
+    """WANDB_MODE, with an empty value counted as unset (wandb itself rejects it with a pydantic error)."""
+    return os.environ.get("WANDB_MODE") or None
+
+
+def _netrc_path() -> Path:
+    return Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
+
+
+def _wandb_host() -> str:
+    return urlparse(os.environ.get("WANDB_BASE_URL") or f"https://{WANDB_HOST}").hostname or WANDB_HOST
+
+
+def has_wandb_credentials() -> bool:
+    """An API key in WANDB_API_KEY or a netrc entry for the W&B host (where `wandb login` stores it)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host, path = _wandb_host(), _netrc_path()
+    if not path.is_file():
+        return False
+    try:
+        return netrc.netrc(str(path)).authenticators(host) is not None
+    except (netrc.NetrcParseError, OSError):
+        return host in path.read_text(errors="replace")
 
 
 def resolve_wandb_mode(explicit: str | None) -> str:
-    mode = explicit or os.environ.get("WANDB_MODE")
-    if mode:
-        if mode not in ("online", "offline", "disabled", "dryrun"):
-            raise ValueError(f"W&B mode {mode!r}: expected online, offline or disabled")
-        return mode
-    netrc = Path.home() / ".netrc"
-    has_key = bool(os.environ.get("WANDB_API_KEY")) or (netrc.exists() and "api.wandb.ai" in netrc.read_text())
-    return "online" if has_key else "offline"
+    """The mode a run logs in: ``explicit`` (logger.mode), else WANDB_MODE, else online only with credentials."""
+    for source, value in (("WANDB_MODE", _env_mode()), ("logger.mode", explicit)):
+        if value is not None and value not in WANDB_MODES:
+            raise WandbSetupError(
+                f"{source}={value!r} is not a W&B mode; use online, offline or disabled (or leave WANDB_MODE unset: "
+                "online when W&B credentials exist, otherwise offline)"
+            )
+    mode = explicit or _env_mode()
+    if mode is None:
+        return "online" if has_wandb_credentials() else "offline"
+    return mode
+
+
+def check_wandb(settings: WandbSettings | None) -> str | None:
+    """Refuse, before any training, a W&B setup that cannot log; returns the mode the run will use.
+
+    Online without credentials is refused rather than silently downgraded: a result must not lose its online log
+    unnoticed. (Credentials but no network is only found out by trying; the Tracker then falls back to offline.)
+    """
+    if settings is None:
+        return None
+    timeout = settings.init_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise WandbSetupError(f"logger.init_timeout={settings.init_timeout!r}: expected seconds > 0, e.g. 30")
+    mode = resolve_wandb_mode(settings.mode)
+    if mode == "online" and not has_wandb_credentials():
+        source = "logger.mode=online" if settings.mode else "WANDB_MODE=online"
+        raise WandbSetupError(
+            f"{source} but no W&B API key was found (WANDB_API_KEY is unset and {_netrc_path()} has no entry for "
+            f"{_wandb_host()}). Run `wandb login` (or set WANDB_API_KEY), or log locally with WANDB_MODE=offline "
+            "(upload later with `wandb sync`), or turn W&B off with WANDB_MODE=disabled or logger=none."
+        )
+    return mode
 
 
 @dataclass
@@ -80,26 +146,43 @@ class Tracker(Reporter):
 
     # ---- W&B ------------------------------------------------------------------------------------------------
     def _start_wandb(self, s: WandbSettings) -> Any:
-        mode = resolve_wandb_mode(s.mode)
+        mode = check_wandb(s)
         if mode == "disabled":
             return None
+        if "WANDB_MODE" in os.environ and not os.environ["WANDB_MODE"]:
+            del os.environ["WANDB_MODE"]  # empty counts as unset; wandb would reject it while reading the env
         import wandb  # heavy import, only when used
 
         id_file = self.run_dir / "wandb_id.txt"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         id_file.write_text(run_id)
-        return wandb.init(
-            project=s.project,
-            entity=s.entity,
-            group=s.group,
-            job_type=s.job_type,
-            tags=list(s.tags),
-            config=self.config,
-            dir=str(self.run_dir),
-            id=run_id,
-            resume="allow",
-            mode=mode,
-        )
+        kwargs = {
+            "project": s.project,
+            "entity": s.entity,
+            "group": s.group,
+            "job_type": s.job_type,
+            "tags": list(s.tags),
+            "config": self.config,
+            "dir": str(self.run_dir),
+            "id": run_id,
+            "resume": "allow",
+        }
+        if mode != "online":
+            return wandb.init(**kwargs, mode=mode)
+        try:
+            return wandb.init(**kwargs, mode=mode, settings=wandb.Settings(init_timeout=s.init_timeout))
+        except (wandb.errors.CommError, TimeoutError) as e:  # credentials but no server: keep the log locally
+            wandb.teardown()  # the failed online run still holds its id in the wandb service
+            run = wandb.init(**kwargs, mode="offline")
+            where = getattr(getattr(run, "settings", None), "sync_dir", None) or self.run_dir / "wandb"
+            self.console.print(
+                f"[yellow]warning:[/] W&B server not reachable within {s.init_timeout:g} s "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no reply'}); logging offline to "
+                f"{where}; upload it later with `wandb sync {where}`",
+                soft_wrap=True,
+                highlight=False,
+            )
+            return run
 
     # ---- progress ----------------------------------------------------------------------------------------------
     def start_epoch(self, phase: str, epoch: int, epochs: int, batches: int) -> None:

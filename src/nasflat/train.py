@@ -19,8 +19,9 @@ from torch import nn
 
 from nasflat import distributed
 from nasflat.checkpoint import numpy_rng_state, set_numpy_rng_state
-from nasflat.hardware import Hardware
+from nasflat.hardware import Hardware, rng_fork
 from nasflat.phases import check_finite
+from nasflat.rng import Purpose
 from nasflat.tracking import Reporter
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -29,7 +30,14 @@ Forward = Callable[[nn.Module, torch.Tensor], Any]
 
 @dataclass(frozen=True)
 class SGDConfig:
-    """SGD + cosine schedule; defaults are NB201's 200-epoch protocol (AutoDL hyper-opts/200E)."""
+    """SGD + cosine schedule; defaults are NB201's 200-epoch protocol (AutoDL hyper-opts/200E).
+
+    The cosine is stepped once per epoch by default: lr(e) = lr_min + (lr - lr_min)(1 + cos(pi e / T)) / 2 for the
+    whole of epoch e. That is AutoDL's ``CosineAnnealingLR`` (procedures/optimizers.py: past warm-up its ``get_lr``
+    reads only the epoch; the per-iteration ``update(None, i / len(loader))`` calls of NB201's training loop change
+    the lr only during warm-up, and NB201's configs have none) and quark0's per-epoch ``scheduler.step()``.
+    ``per_step=True`` is the named variant that moves the cosine every iteration (fractional epochs).
+    """
 
     lr: float = 0.1
     lr_min: float = 0.0
@@ -37,7 +45,7 @@ class SGDConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     grad_clip: float | None = None
-    per_step: bool = True  # cosine updated every iteration (AutoDL) or once per epoch (DARTS)
+    per_step: bool = False  # False: lr constant within an epoch (AutoDL, quark0); True: updated every iteration
     label_smoothing: float = 0.0
 
     def make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.SGD:
@@ -172,8 +180,8 @@ class SupernetTrainer:
         self.supernet = ctx.build_supernet(affine=affine, **supernet_options)
         self.init_state = {k: v.detach().clone() for k, v in self.supernet.state_dict().items()}  # ABS angle
         self.optimizer = self.optim.make(self.supernet.parameters())
-        self.rng = np.random.default_rng(ctx.seed + 101)
-        self.loader = ctx.loader("search_train", batch_size, train=True, seed=ctx.seed + 102)
+        self.rng = np.random.default_rng(ctx.stream(Purpose.SPOS_PATHS))
+        self.loader = ctx.loader("search_train", batch_size, train=True, seed=ctx.stream(Purpose.SUPERNET_DATA))
 
     def run_step(self, step: int) -> dict[str, Any]:
         space, hw = self.ctx.space, self.ctx.hardware
@@ -241,7 +249,9 @@ class Retrainer:
         # a standalone network is a fixed graph, so hardware.compile applies here (not to supernets)
         self.compiled = ctx.hardware.maybe_compile(self.model)
         self.optimizer = cfg.optim.make(self.model.parameters())
-        self.loader = ctx.loader("train", cfg.batch_size, train=True, seed=ctx.seed + 201, cutout=cfg.cutout)
+        self.loader = ctx.loader(
+            "train", cfg.batch_size, train=True, seed=ctx.stream(Purpose.RETRAIN_DATA), cutout=cfg.cutout
+        )
         self.history: list[dict[str, float]] = []
 
     def run_step(self, step: int) -> dict[str, Any]:
@@ -249,20 +259,22 @@ class Retrainer:
         if hasattr(self.model, "drop_path_prob"):
             self.model.drop_path_prob = cfg.drop_path_prob * step / cfg.epochs
         reporter.start_epoch(self.name, step, cfg.epochs, len(self.loader))
-        stats = train_epoch(
-            self.model,
-            self.loader,
-            self.optimizer,
-            hw=hw,
-            num_batches=len(self.loader),
-            set_lr=lambda f: cfg.optim.lr_at(step + f, cfg.epochs),
-            grad_clip=cfg.optim.grad_clip,
-            aux_weight=cfg.aux_weight,
-            label_smoothing=cfg.optim.label_smoothing,
-            forward=lambda _m, x: self.compiled(x),
-            reporter=reporter,
-            where=f"retraining epoch {step + 1}",
-        )
+        # drop-path draws from torch's global generator: a stream per epoch makes it reproducible and resumable
+        with rng_fork(self.ctx.stream(Purpose.RETRAIN_DROP_PATH, step)):
+            stats = train_epoch(
+                self.model,
+                self.loader,
+                self.optimizer,
+                hw=hw,
+                num_batches=len(self.loader),
+                set_lr=lambda f: cfg.optim.lr_at(step + f, cfg.epochs),
+                grad_clip=cfg.optim.grad_clip,
+                aux_weight=cfg.aux_weight,
+                label_smoothing=cfg.optim.label_smoothing,
+                forward=lambda _m, x: self.compiled(x),
+                reporter=reporter,
+                where=f"retraining epoch {step + 1}",
+            )
         reporter.end_epoch()
         metrics: dict[str, Any] = {
             "train_loss": stats["loss"],

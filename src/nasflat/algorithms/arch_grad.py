@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +109,7 @@ class ArchGradient(Protocol):
 
 # ---- DARTS ---------------------------------------------------------------------------------------------------------
 class FirstOrder:
-    """DARTS 1st order: ∇_α L_val(w, α) at the current weights (algorithms.md §2.1)."""
+    """DARTS 1st order: ∇_α L_val(w, α) at the current weights (docs/methods.md#darts)."""
 
     name = "first_order"
     passes = 1
@@ -122,7 +122,7 @@ class FirstOrder:
 
 
 class Unrolled:
-    """DARTS 2nd order (quark0 ``_backward_step_unrolled``, algorithms.md §2.1).
+    """DARTS 2nd order (quark0 ``_backward_step_unrolled``, docs/methods.md#darts).
 
     ∇_α L_val(w', α) - ξ ∇²_{α,w} L_train(w, α) v, with w' one virtual SGD step (ξ = the current weight lr) and
     v = ∇_{w'} L_val(w', α); the mixed term is a central difference at w ± R v with R = r / ||v||.
@@ -188,7 +188,7 @@ class A2MTerms:
 
 
 class A2M:
-    """Architecture-Aware Minimization (algorithms.md §5.3 main variant, §5.4 ``dartspt``).
+    """Architecture-Aware Minimization (docs/methods.md#a2m: main variant and ``dartspt``).
 
     main:    α̃ = α + ρ∇L(α) (not normalized), g̃ = ∇L(α̃), h = [∇L(α̃ + εg̃) - ∇L(α̃ - εg̃)] / 2ε, G = g̃ + ρh.
     dartspt: the same g̃, but h is taken around α (α restored first) and G = g + ρh.
@@ -199,7 +199,7 @@ class A2M:
     passes = 4
     VARIANTS = ("main", "dartspt")
 
-    def __init__(self, rho: float = 1e-2, epsilon: float = 1e-2, variant: str = "main") -> None:
+    def __init__(self, rho: float = 1e-2, epsilon: float = 1e-2, variant: Literal["main", "dartspt"] = "main") -> None:
         if variant not in self.VARIANTS:
             raise ValueError(f"A²M variant {variant!r}: expected one of {', '.join(self.VARIANTS)}")
         if epsilon <= 0:
@@ -261,7 +261,7 @@ class NeighborhoodExpected:
     The mixture replaces softmax(α_e) by the marginal of a uniformly drawn neighbour (within ``radius`` op
     changes over all edges of all cells, the centre included if asked), a mean-field surrogate of
     mean_{a' in N(a)} L_val(w, a'). One pass per step, like first-order DARTS. An implementer's choice
-    (algorithms.md §3.4): the paper's exact differentiable neighbourhood is unknown.
+    (docs/methods.md#na-darts): the paper's exact differentiable neighbourhood is unknown.
     """
 
     name = "na_expected"
@@ -348,7 +348,7 @@ class NeighborhoodSampled:
 
 
 def neighborhood_aware(
-    mode: str = "expected", radius: int = 1, include_centre: bool = False, samples: int = 4
+    mode: Literal["expected", "sampled"] = "expected", radius: int = 1, include_centre: bool = False, samples: int = 4
 ) -> NeighborhoodExpected | NeighborhoodSampled:
     """NA-DARTS's α-gradient: ``expected`` (closed-form mixture, default) or ``sampled`` (``samples`` neighbours)."""
     if mode == "expected":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from nasflat.checkpoint import numpy_rng_state, set_numpy_rng_state
 from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
+from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch, SearchSpace
 
 BUDGET_UNITS = ("candidates", "evaluations")
@@ -33,6 +34,8 @@ class BudgetedSearch(ABC):
 
     name = "search"
     algo = "search"
+    # NB201's search protocol (AutoDL get_nas_search_loaders): CIFAR-10's cifar-split.txt halves; random elsewhere
+    official_split = "nb201"
 
     def __init__(
         self,
@@ -41,7 +44,7 @@ class BudgetedSearch(ABC):
         *,
         budget: int = 100,
         chunk: int = 25,
-        budget_unit: str = "candidates",
+        budget_unit: Literal["candidates", "evaluations"] = "candidates",
         neighborhood: Neighborhood | None = None,
     ) -> None:
         if budget < 1 or chunk < 1:
@@ -51,12 +54,12 @@ class BudgetedSearch(ABC):
         if evaluator is None:
             raise ValueError(f"algo={self.algo} needs an evaluator (evaluator=benchmark|supernet|flatness|...)")
         if neighborhood is not None:
-            evaluator = neighborhood.wrap(evaluator, seed=ctx.seed)
+            evaluator = neighborhood.wrap(evaluator, seed=ctx.seed)  # a stream per arch: NeighborhoodEvaluator
         self.space: SearchSpace = ctx.space
         self.evaluator, self.budget, self.chunk, self.budget_unit = evaluator, budget, chunk, budget_unit
         self.neighborhood = neighborhood
         self.total_steps = math.ceil(budget / chunk)
-        self.rng = np.random.default_rng(ctx.seed)
+        self.rng = np.random.default_rng(ctx.stream(Purpose.ARCH_SAMPLER))
         self.history: list[tuple[Arch, float]] = []
         self.done = False
         self.wall_time = 0.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,7 @@ from nasflat.algorithms.regularizers import (
 from nasflat.context import SearchContext
 from nasflat.hardware import Hardware
 from nasflat.phases import check_finite
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch
 from nasflat.train import SGDConfig, darts_sgd
 
@@ -42,7 +43,11 @@ NB201_BENCH_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
 
 class Bilevel:
-    """DARTS's alternation on one supernet; owns α (raw logits, 1e-3·N(0,1)) and both optimizers."""
+    """DARTS's alternation on one supernet; owns α (raw logits, 1e-3·N(0,1)) and both optimizers.
+
+    ``seed`` is the run seed: α's initialisation and the noise generator (SDARTS-RS perturbations, NA-DARTS
+    neighbour draws) take their own streams of it (:mod:`nasflat.rng`), apart from every data stream.
+    """
 
     def __init__(
         self,
@@ -81,7 +86,7 @@ class Bilevel:
         self.darts_minus, self.darts_minus_epochs = darts_minus, darts_minus_epochs or epochs
         device = next(supernet.parameters()).device
         dtype = next(supernet.parameters()).dtype
-        g = torch.Generator().manual_seed(seed)  # CPU draws: the same α on every device
+        g = torch.Generator().manual_seed(stream_seed(seed, Purpose.ALPHA_INIT))  # CPU: the same α on every device
         self.alphas = nn.ParameterDict(
             {
                 name: nn.Parameter((1e-3 * torch.randn(shape, generator=g, dtype=dtype)).to(device))
@@ -93,7 +98,7 @@ class Bilevel:
         self.a_opt = torch.optim.Adam(
             list(self.alphas.values()), lr=arch_lr, betas=tuple(arch_betas), weight_decay=arch_weight_decay
         )
-        self.noise = torch.Generator().manual_seed(seed + 1)  # SDARTS noise and NA-DARTS neighbour draws
+        self.noise = torch.Generator().manual_seed(stream_seed(seed, Purpose.ARCH_NOISE))  # SDARTS-RS, NA-DARTS
         self.epoch = 0
         self.set_epoch(0)
 
@@ -242,6 +247,8 @@ class DartsSearch:
     name = "search"
     uses_evaluator = False  # the pipeline skips the evaluator (and its SPOS supernet) for this algorithm
     needs_supernet = False
+    # quark0's train_search.py and A²M: the first `portion` of the training set for w, the rest for α, in order
+    official_split = "first"
 
     def __init__(
         self,
@@ -255,18 +262,18 @@ class DartsSearch:
         arch_lr: float = 3e-4,
         arch_betas: Sequence[float] = (0.5, 0.999),
         arch_weight_decay: float = 1e-3,
-        order: str = "alpha_first",
+        order: Literal["alpha_first", "weights_first"] = "alpha_first",
         alpha_augment: bool = True,
         beta_darts: bool = False,
         beta_tau: float = 0.5,
-        beta_schedule: str = "epoch",
+        beta_schedule: Literal["epoch", "batch_index"] = "epoch",
         beta_weights: Mapping[str, float] | None = None,
         sdarts_rs: bool = False,
         sdarts_epsilon: float = 0.3,
         darts_minus: bool = False,
         darts_minus_epochs: int | None = None,
         derive_exclude_none: bool = False,
-        selection: str = "final_epoch",
+        selection: Literal["final_epoch", "a2m_early_stop"] = "final_epoch",
         patience: int = 10,
         eval_images: int | None = None,
         eval_augment: bool = True,
@@ -301,15 +308,28 @@ class DartsSearch:
             sdarts_epsilon_max=sdarts_epsilon,
             darts_minus=darts_minus,
             darts_minus_epochs=darts_minus_epochs,
-            seed=ctx.seed + 301,
+            seed=ctx.seed,
             hardware=ctx.hardware,
         )
         # under torch.distributed the train and α batches are global (each rank takes its slice, gradients are
         # averaged); the held-out evaluation is not sharded, so every rank takes the same selection decisions
-        self.train_loader = ctx.loader("search_train", batch_size, train=True, seed=ctx.seed + 302)
-        self.val_loader = ctx.loader("search_val", batch_size, train=alpha_augment, seed=ctx.seed + 303, shard=True)
+        self.train_loader = ctx.loader(
+            "search_train", batch_size, train=True, seed=ctx.stream(Purpose.DARTS_TRAIN_DATA)
+        )
+        self.val_loader = ctx.loader(
+            "search_val", batch_size, train=alpha_augment, seed=ctx.stream(Purpose.DARTS_ALPHA_DATA), shard=True
+        )
+        # the held-out evaluation counts every α-split image once (A²M's and quark0's `infer`): no dropped batch,
+        # augmented and shuffled when eval_augment (their valid_queue samples augmented train_data at random)
         eval_bs = min(eval_batch_size, len(ctx.data.splits["search_val"]))
-        self.eval_loader = ctx.loader("search_val", eval_bs, train=eval_augment, seed=ctx.seed + 304, shard=False)
+        self.eval_loader = ctx.loader(
+            "search_val",
+            eval_bs,
+            train=eval_augment,
+            seed=ctx.stream(Purpose.DARTS_EVAL_DATA),
+            shard=False,
+            drop_last=False,
+        )
         self.history: list[dict[str, Any]] = []
         self.best_loss, self.best_epoch, self.best_arch = math.inf, -1, self.derive()
         self.stopped_at: int | None = None
@@ -374,7 +394,10 @@ class DartsSearch:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Held-out loss/accuracy of the mixture on the α split, eval mode (A²M's ``infer``; quark0's ``infer``)."""
+        """Held-out loss/accuracy of the mixture on the α split, eval mode (A²M's ``infer``; quark0's ``infer``).
+
+        Means over every image of the split (or the first ``eval_images`` of this epoch's order), each counted once.
+        """
         if self.eval_images == 0:
             return {}
         model, hw = self.core.model, self.ctx.hardware
@@ -393,7 +416,11 @@ class DartsSearch:
             correct += (logits.argmax(1) == y).sum()
             seen += y.numel()
         model.train()
-        return {"valid_loss": float(loss_sum) / max(seen, 1), "valid_acc": float(correct) / max(seen, 1)}
+        return {
+            "valid_loss": float(loss_sum) / max(seen, 1),
+            "valid_acc": float(correct) / max(seen, 1),
+            "valid_images": seen,
+        }
 
     def _select(self, step: int, start_arch: Arch, metrics: dict[str, Any]) -> None:
         """A²M's rule: if the held-out loss improved, keep the genotype from the start of this epoch (off by one)."""

@@ -1,4 +1,4 @@
-"""GeNAS / RLNAS evolutionary search over the integer encoding (clovaai/GeNAS ``evolution_search/search.py``; §2.3).
+"""GeNAS / RLNAS evolution on the integer encoding (GeNAS ``evolution_search/search.py``; docs/methods.md#evolution).
 
 Generation 0 is ``population`` random candidates. Each generation is scored, the running top-``select`` list
 (over every candidate ever scored, best first, stable on ties) is updated, and the next generation is built from
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from nasflat.checkpoint import numpy_rng_state, set_numpy_rng_state
 from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
+from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.spaces.darts_genotype import spos_repair
 
@@ -59,6 +60,8 @@ class Evolution:
     """Phase ``search``: one step = one generation (scored, top-k updated, next generation built), checkpointed."""
 
     name = "search"
+    # GeNAS get_nas_search_loaders: NB201's cifar-split.txt on CIFAR-10 (its CIFAR-100 file is its own random split)
+    official_split = "nb201"
 
     def __init__(
         self,
@@ -71,7 +74,7 @@ class Evolution:
         mutations: int = 25,
         crossovers: int = 25,
         mutation_prob: float = 0.1,
-        mutate_cells: str = "normal",
+        mutate_cells: Literal["normal", "all"] = "normal",
         neighborhood: Neighborhood | None = None,
     ) -> None:
         if evaluator is None:
@@ -95,7 +98,7 @@ class Evolution:
         self.mutate_cells = mutate_cells
         first, last = self.code.cells[0] if mutate_cells == "normal" else (0, self.code.length)
         self.mutable = range(first, last)
-        self.rng = np.random.default_rng(ctx.seed)
+        self.rng = np.random.default_rng(ctx.stream(Purpose.ARCH_SAMPLER))
         self.candidates: list[Code] = []  # the generation to score next
         self.visited: set[Code] = set()
         self.top: list[tuple[Code, float]] = []

@@ -1,5 +1,5 @@
-"""Regularized (aging) evolution, Real et al. 2019 Algorithm 1, as NB201's R-EA runs it (AutoDL ``R_EA.py``; §2.2),
-and NA-REA (the same with a neighborhood-aggregating scorer, ``neighborhood=...``).
+"""Regularized (aging) evolution, Real et al. 2019 Algorithm 1, as NB201's R-EA runs it (AutoDL ``R_EA.py``),
+and NA-REA (the same with a neighborhood-aggregating scorer, ``neighborhood=...``); docs/methods.md#rea.
 
 Fill a population of ``population`` random architectures; then each cycle draws ``sample_size`` members uniformly
 *with replacement*, mutates the best of them (first on ties) by one hop, scores the child, appends it and removes the
@@ -12,7 +12,7 @@ in candidates or evaluations (``algorithms.budgeted``).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
 from nasflat.algorithms.budgeted import BudgetedSearch
 from nasflat.context import SearchContext
@@ -35,10 +35,10 @@ class RegularizedEvolution(BudgetedSearch):
         *,
         budget: int = 100,
         chunk: int = 25,
-        budget_unit: str = "candidates",
+        budget_unit: Literal["candidates", "evaluations"] = "candidates",
         population: int = 10,
         sample_size: int = 10,
-        mutation: str = "auto",
+        mutation: Literal["auto", "by_node", "uniform"] = "auto",
         neighborhood: Neighborhood | None = None,
     ) -> None:
         super().__init__(ctx, evaluator, budget=budget, chunk=chunk, budget_unit=budget_unit, neighborhood=neighborhood)

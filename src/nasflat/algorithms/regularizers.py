@@ -1,4 +1,4 @@
-"""The base methods A²M is plugged into, as small pure pieces the bilevel loop composes (algorithms.md §5.5).
+"""The base methods A²M is plugged into, as small pure pieces the bilevel loop composes (docs/methods.md#modifiers).
 
 - β-DARTS: a penalty on the raw α added to every α-loss evaluation, weighted by a per-epoch λ.
 - SDARTS-RS: uniform noise on softmax(α) for the weight step, then A²M/SDARTS's row ``clip``.

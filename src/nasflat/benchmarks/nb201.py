@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -46,15 +47,20 @@ NATS_SOURCES: dict[tuple[str, str], tuple[str, str]] = {
     ("imagenet16_120", "test"): ("ImageNet16-120", "test-accuracy"),
 }
 NATS_PARAM_DATASET = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
+NUM_ARCHS = len(OPS) ** 6  # 15,625: a complete table has every cell exactly once
 HOW_TO_GET = (
-    "build it from the official NATS-Bench topology files with `nasflat bench import` "
-    "(needs `pip install nats_bench` and the NATS-tss-v1_0-3ffb9-simple folder), or point the config at an existing "
-    "nb201_all_archs_200ep.csv"
+    "rebuild it from the official NATS-Bench topology files with `nasflat bench import "
+    "source=<NATS-tss-v1_0-3ffb9-simple dir> out=<file.csv>` (needs `pip install nats_bench`), or set "
+    "benchmark.nb201_table (or NASFLAT_NB201_TABLE) to a complete nb201_all_archs_200ep.csv"
 )
 
 
 class TableFormatError(ValueError):
     """The benchmark file is not in the expected schema; the message names the file and how to rebuild it."""
+
+
+class MissingPackageError(ImportError):
+    """An optional package a command needs is not installed; the message says what to install."""
 
 
 def check_dataset_split(dataset: str, split: str | None = None) -> None:
@@ -92,47 +98,32 @@ class NB201Table:
 
     # ---- loading ---------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> NB201Table:
+    def load(cls, path: str | Path, expected_rows: int | None = NUM_ARCHS) -> NB201Table:
+        """Read the CSV written by ``write_table``; anything else is refused here, naming the file and the problem.
+
+        ``expected_rows``: a search must find every architecture, so a partial table is refused on load rather
+        than failing with a KeyError mid-search; ``None`` admits subsets (test fixtures).
+        """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"NB201 table not found at {path}; {HOW_TO_GET}")
-        with path.open(newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise TableFormatError(f"{path} is empty; {HOW_TO_GET}")
-            missing = [c for c in COLUMNS if c not in header]
-            if missing:
-                raise TableFormatError(f"{path} lacks columns {missing} (has {header}); {HOW_TO_GET}")
-            pos = {c: header.index(c) for c in COLUMNS}
-            rows = list(reader)
-        if not rows:
-            raise TableFormatError(f"{path} has a header but no rows; {HOW_TO_GET}")
-        archs = []
-        for line, row in enumerate(rows, start=2):
-            try:
-                arch = NB201Arch.from_str(row[pos["arch_str"]])
-            except (ArchFormatError, IndexError) as e:
-                raise TableFormatError(f"{path}, line {line}: {e}; {HOW_TO_GET}") from e
-            if row[pos["op_codes"]] != "".join(map(str, arch)):
-                raise TableFormatError(
-                    f"{path}, line {line}: op_codes {row[pos['op_codes']]!r} disagrees with arch_str {arch}"
-                )
-            archs.append(arch)
-
-        def column(name: str, dtype: type, empty: Any = None) -> np.ndarray:
-            j = pos[name]
-            try:
-                return np.array([empty if (empty is not None and r[j] == "") else r[j] for r in rows], dtype=dtype)
-            except ValueError as e:
-                raise TableFormatError(f"{path}: column {name!r} is not numeric ({e}); {HOW_TO_GET}") from e
-
+        header, rows = _read_csv(path)
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise TableFormatError(f"{path} lacks the column(s) {', '.join(missing)} (has {header}); {HOW_TO_GET}")
+        if expected_rows is not None and len(rows) != expected_rows:
+            raise TableFormatError(
+                f"{path} has {len(rows):,} architectures, NB201 has {expected_rows:,} (a truncated or partial "
+                f"table); {HOW_TO_GET}"
+            )
+        pos = {c: header.index(c) for c in COLUMNS}
+        archs = _archs(path, rows, pos)
+        arch_index = _column(path, rows, pos, "arch_index", np.int64)
+        _no_repeats(path, "arch_index", arch_index.tolist())
         return cls(
             archs,
-            column("arch_index", np.int64),
-            {k: column(c, np.float64) for k, c in ACC_COLUMNS.items()},
-            {d: column(c, np.int64) for d, c in PARAM_COLUMNS.items()},
-            column("naswot_cifar10", np.float64, empty="nan"),
+            arch_index,
+            {k: _accuracy(path, rows, pos, c) for k, c in ACC_COLUMNS.items()},
+            {d: _column(path, rows, pos, c, np.int64) for d, c in PARAM_COLUMNS.items()},
+            _column(path, rows, pos, "naswot_cifar10", np.float64, empty="nan"),
             path,
         )
 
@@ -195,6 +186,100 @@ class NB201Table:
             yield row
 
 
+# ---- reading ----------------------------------------------------------------------------------------------------
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a text CSV whose rows all have the header's width (a cut-off last line is caught here)."""
+    if path.is_dir():
+        raise TableFormatError(f"{path} is a directory, not the table's CSV file; {HOW_TO_GET}")
+    if not path.is_file():
+        raise FileNotFoundError(f"NB201 table not found at {path}; {HOW_TO_GET}")
+    with path.open("rb") as f:
+        start = f.read(1 << 16)
+    head = start[:8]
+    try:
+        if b"\x00" in start:  # binary (a multi-GB pickle is refused without reading it); csv would accept NULs
+            raise ValueError("it contains NUL bytes")
+        text = path.read_text(encoding="utf-8")
+        if "\x00" in text:
+            raise ValueError("it contains NUL bytes")
+        header, *rows = list(csv.reader(io.StringIO(text, newline=""))) or [None]
+    except (ValueError, csv.Error) as e:  # UnicodeDecodeError is a ValueError
+        raise TableFormatError(
+            f"{path} is not a text CSV file (it starts with {head!r}; {e}); the NB201 table is the CSV written by "
+            f"`nasflat bench import`, not the official .pth/.pickle file; {HOW_TO_GET}"
+        ) from None
+    while rows and not rows[-1]:  # blank lines at the end of the file (blank lines inside are an error below)
+        rows.pop()
+    if header is None:
+        raise TableFormatError(f"{path} is empty; {HOW_TO_GET}")
+    if not rows:
+        raise TableFormatError(f"{path} has a header but no rows; {HOW_TO_GET}")
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise TableFormatError(
+                f"{path}, line {line}: {len(row)} fields where the header has {len(header)} (a cut-off or edited "
+                f"line); {HOW_TO_GET}"
+            )
+    return header, rows
+
+
+def _archs(path: Path, rows: list[list[str]], pos: dict[str, int]) -> list[NB201Arch]:
+    archs = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            arch = NB201Arch.from_str(row[pos["arch_str"]])
+        except ArchFormatError as e:
+            raise TableFormatError(f"{path}, line {line}: malformed arch_str: {e}; {HOW_TO_GET}") from e
+        if row[pos["op_codes"]] != "".join(map(str, arch)):
+            raise TableFormatError(
+                f"{path}, line {line}: op_codes {row[pos['op_codes']]!r} disagrees with arch_str {arch}; {HOW_TO_GET}"
+            )
+        archs.append(arch)
+    _no_repeats(path, "arch_str", archs)
+    return archs
+
+
+def _no_repeats(path: Path, name: str, values: list[Any]) -> None:
+    first: dict[Any, int] = {}
+    for r, v in enumerate(values):
+        if (seen := first.setdefault(v, r)) != r:
+            raise TableFormatError(
+                f"{path}: {name} {v} appears twice (lines {seen + 2} and {r + 2}); each architecture must appear "
+                f"once; {HOW_TO_GET}"
+            )
+
+
+def _column(
+    path: Path, rows: list[list[str]], pos: dict[str, int], name: str, dtype: type, empty: str | None = None
+) -> np.ndarray:
+    j = pos[name]
+    cells = [empty if (empty is not None and r[j] == "") else r[j] for r in rows]
+    try:
+        return np.array(cells, dtype=dtype)
+    except ValueError:
+        for line, cell in enumerate(cells, start=2):
+            try:
+                np.array(cell, dtype=dtype)
+            except ValueError as e:
+                raise TableFormatError(
+                    f"{path}, line {line}: {name} {cell!r} is not numeric ({e}); {HOW_TO_GET}"
+                ) from e
+        raise
+
+
+def _accuracy(path: Path, rows: list[list[str]], pos: dict[str, int], name: str) -> np.ndarray:
+    """An accuracy column: numbers in percent, every one present (NaN would silently lose comparisons)."""
+    col = _column(path, rows, pos, name, np.float64)
+    bad = np.flatnonzero(~np.isfinite(col) | (col < 0) | (col > 100))
+    if len(bad):
+        line = int(bad[0]) + 2
+        raise TableFormatError(
+            f"{path}, line {line}: {name} is {col[bad[0]]}, not a percentage in 0..100 ({len(bad)} such rows); "
+            f"{HOW_TO_GET}"
+        )
+    return col
+
+
 # ---- writing / building ---------------------------------------------------------------------------------------------
 def _cell(value: Any, decimals: int = 6) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -241,7 +326,7 @@ def import_from_nats(
     try:
         nats_bench = importlib.import_module("nats_bench")
     except ImportError as e:
-        raise ImportError("importing the NB201 table needs the NATS-Bench API: `pip install nats_bench`") from e
+        raise MissingPackageError("importing the NB201 table needs the NATS-Bench API: `pip install nats_bench`") from e
     source = Path(source_path)
     if not source.exists():
         raise FileNotFoundError(f"NATS-Bench tss files not found at {source}; {HOW_TO_GET}")

@@ -4,7 +4,7 @@ from .check import DataReport, FileStatus, check_dataset
 from .datasets import NORMALIZATION, ImageDataset, ImageSplit, load_dataset, read_split_file
 from .digits import DIGITS_MEAN, DIGITS_STD
 from .loader import DeviceLoader, crop_flip, cutout_mask
-from .sources import DATASET_NAMES, SOURCES, DatasetNotFoundError
+from .sources import DATASET_NAMES, SOURCES, DatasetFileError, DatasetNotFoundError
 from .splits import SPLIT_METHODS, SearchSplit, search_split
 from .unpickle import RestrictedUnpickler, UnsafePickleError, load_pickle
 
@@ -16,6 +16,7 @@ __all__ = [
     "SOURCES",
     "SPLIT_METHODS",
     "DataReport",
+    "DatasetFileError",
     "DatasetNotFoundError",
     "DeviceLoader",
     "FileStatus",

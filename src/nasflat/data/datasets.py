@@ -10,12 +10,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .sources import DATASET_NAMES, SOURCES, DatasetNotFoundError, SourceSpec, md5_mismatches
-from .unpickle import load_pickle
+from .sources import DATASET_NAMES, SOURCES, DatasetFileError, DatasetNotFoundError, SourceSpec, md5_mismatches
+from .unpickle import UnsafePickleError, load_pickle
 
 Triple = tuple[float, float, float]
 
@@ -82,16 +83,68 @@ def read_split_file(path: str | Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{path} is not an NB201 split file (expected {{'name': ['int', ['0', ...]]}}): {e}") from e
 
 
-def _split_from_pickles(directory: Path, files: Sequence[str], label_key: str, size: int) -> ImageSplit:
-    images, labels = [], []
-    for f in files:
-        entry = load_pickle(directory / f)
-        data, y = np.asarray(entry["data"]), np.asarray(entry[label_key], dtype=np.int64)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape != (len(y), 3 * size * size):
-            raise ValueError(f"{directory / f}: expected uint8 data ({len(y)}, {3 * size * size}), got {data.shape}")
-        images.append(data.reshape(-1, 3, size, size))
-        labels.append(y)
-    return ImageSplit(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)))
+def read_batch(spec: SourceSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One dataset pickle as uint8 (N, 3, S, S) images and int64 (N,) labels.
+
+    Every way the file can be wrong is checked here, so the error names this file and what to do, instead of a
+    bare EOFError / KeyError now or an out-of-range label inside training later.
+    """
+    try:
+        return _checked_batch(spec, path, load_pickle(path))
+    except DatasetFileError as e:
+        raise e.with_fix(spec.repair(path)) from e
+
+
+def _checked_batch(spec: SourceSpec, path: Path, entry: Any) -> tuple[np.ndarray, np.ndarray]:
+    key, size = spec.label_key, spec.image_size
+    if not isinstance(entry, dict):
+        raise DatasetFileError(path, f"holds a {type(entry).__name__}, not the dict of a {spec.name} batch")
+    if missing := [k for k in ("data", key) if k not in entry]:
+        has = ", ".join(map(repr, entry)) or "none"
+        raise DatasetFileError(
+            path, f"lacks the key(s) {', '.join(map(repr, missing))} of a {spec.name} batch (has {has})"
+        )
+    data, width = entry["data"], 3 * size * size
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
+        got = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
+        raise DatasetFileError(
+            path, f"has 'data' {got}, expected uint8 of shape (N, {width}) ({size}x{size} RGB images of {spec.name})"
+        )
+    if len(data) == 0:
+        raise DatasetFileError(path, "holds no images")
+    try:
+        labels = np.asarray(entry[key])
+    except (TypeError, ValueError):  # ragged or mixed content
+        labels = np.asarray([None], dtype=object)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DatasetFileError(path, f"has {key!r} that is not a list of integers ({labels.dtype}, {labels.shape})")
+    if len(labels) != len(data):
+        raise DatasetFileError(path, f"has {len(data):,} images but {len(labels):,} labels")
+    lo, hi = spec.label_range
+    if labels.min() < lo or labels.max() > hi:
+        got = f"{labels.min()}..{labels.max()}"
+        raise DatasetFileError(path, f"has labels {got}, but {spec.name} labels are {lo}..{hi}")
+    return data.reshape(-1, 3, size, size), labels.astype(np.int64)
+
+
+def _split_from_pickles(spec: SourceSpec, directory: Path, files: Sequence[str]) -> ImageSplit:
+    parts = [read_batch(spec, directory / f) for f in files]
+    return ImageSplit(
+        torch.from_numpy(np.concatenate([images for images, _ in parts])),
+        torch.from_numpy(np.concatenate([labels for _, labels in parts])),
+    )
+
+
+def damaged_files(spec: SourceSpec, directory: Path) -> dict[str, str]:
+    """Each present file of `spec` in `directory` that cannot be used -> what is wrong with it (for `data check`)."""
+    bad = {}
+    for name in spec.files:
+        if (directory / name).is_file():
+            try:
+                read_batch(spec, directory / name)
+            except (DatasetFileError, UnsafePickleError) as e:
+                bad[name] = getattr(e, "problem", str(e))
+    return bad
 
 
 def _check_md5(spec: SourceSpec, directory: Path) -> str:
@@ -141,11 +194,11 @@ def _load_cifar(name: str, root: Path, download: bool) -> tuple[ImageSplit, Imag
     d = spec.directory(root)
     md5 = _check_md5(spec, d)
     if name == "cifar10":
-        train = _split_from_pickles(d, [f"data_batch_{i}" for i in range(1, 6)], "labels", 32)
-        test = _split_from_pickles(d, ["test_batch"], "labels", 32)
+        train = _split_from_pickles(spec, d, [f"data_batch_{i}" for i in range(1, 6)])
+        test = _split_from_pickles(spec, d, ["test_batch"])
     else:
-        train = _split_from_pickles(d, ["train"], "fine_labels", 32)
-        test = _split_from_pickles(d, ["test"], "fine_labels", 32)
+        train = _split_from_pickles(spec, d, ["train"])
+        test = _split_from_pickles(spec, d, ["test"])
     return train, test, f"{d.resolve()} (python pickles; {md5})"
 
 
@@ -163,11 +216,9 @@ def _load_imagenet16(root: Path, download: bool) -> tuple[ImageSplit, ImageSplit
     d = spec.directory(root)
     md5 = _check_md5(spec, d)
     # filter per batch: the 10 raw train batches hold 1.28M images (~1 GB), the kept 120 classes ~116 MB
-    parts = [
-        _keep_first_classes(_split_from_pickles(d, [f"train_data_batch_{i}"], "labels", 16), 120) for i in range(1, 11)
-    ]
+    parts = [_keep_first_classes(_split_from_pickles(spec, d, [f"train_data_batch_{i}"]), 120) for i in range(1, 11)]
     train = ImageSplit(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
-    test = _keep_first_classes(_split_from_pickles(d, ["val_data"], "labels", 16), 120)
+    test = _keep_first_classes(_split_from_pickles(spec, d, ["val_data"]), 120)
     return train, test, f"{d.resolve()} (ImageNet16 pickles, labels 1..120 kept; {md5})"
 
 
@@ -216,4 +267,13 @@ def _triple(value: Sequence[float] | None, default: Triple, what: str) -> Triple
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
-__all__ = ["DatasetNotFoundError", "ImageDataset", "ImageSplit", "load_dataset", "read_split_file"]
+__all__ = [
+    "DatasetFileError",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "ImageSplit",
+    "damaged_files",
+    "load_dataset",
+    "read_batch",
+    "read_split_file",
+]

@@ -14,6 +14,23 @@ class DatasetNotFoundError(FileNotFoundError):
     """Dataset files are missing; the message names the directory looked in and how to get the files."""
 
 
+class DatasetFileError(ValueError):
+    """A dataset file exists but cannot be used (truncated, not a pickle, wrong keys, shapes, dtypes or labels).
+
+    ``problem`` says what is wrong, ``fix`` what to do; the message names the file so the user knows which one to
+    replace (a traceback from inside pickle does not).
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str | None = None) -> None:
+        self.path, self.problem = Path(path), problem
+        self.fix = fix or "Replace it with a fresh copy of the dataset file (re-download or re-create it)."
+        super().__init__(f"{self.path} {problem}. {self.fix}")
+
+    def with_fix(self, fix: str) -> DatasetFileError:
+        """The same problem with dataset-specific advice (the unpickler does not know which dataset it reads)."""
+        return DatasetFileError(self.path, self.problem, fix)
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """Expected files of one on-disk dataset (name -> official md5) and where they come from."""
@@ -24,6 +41,9 @@ class SourceSpec:
     url: str | None = None
     archive_md5: str | None = None
     root_fallback: bool = False  # ImageNet16: also accept the files directly in root
+    label_key: str = "labels"  # what each pickle holds: {"data": uint8 (N, 3*size*size), label_key: N ints}
+    image_size: int = 32
+    label_range: tuple[int, int] = (0, 9)  # inclusive; ImageNet16 files hold all 1000 classes, 1-based
 
     def directory(self, root: str | Path) -> Path:
         """The directory the files are read from: root/subdir, or root itself when it holds them (and is allowed)."""
@@ -57,6 +77,17 @@ class SourceSpec:
             f"(`tar -xzf {archive} -C {root}`) so that {d / next(iter(self.files))} exists; {point}."
         )
 
+    def repair(self, path: str | Path) -> str:
+        """What to do about one damaged file of this dataset."""
+        check = f"`nasflat data check dataset={self.name}` lists every damaged file"
+        if self.url is None:
+            return f"Replace it with a fresh copy from the ImageNet16 download ({check} and where to get them)."
+        archive = self.url.rsplit("/", 1)[-1]
+        return (
+            f"Delete {Path(path).parent} and rerun with dataset.download=true, or extract {archive} ({self.url}) "
+            f"again yourself; {check}."
+        )
+
     def not_found(self, root: str | Path, extra: str = "") -> DatasetNotFoundError:
         d = self.directory(root).resolve()
         return DatasetNotFoundError(
@@ -86,6 +117,8 @@ SOURCES: dict[str, SourceSpec] = {
         files={"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
         url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
         archive_md5="eb9058c3a382ffc7106e4002c42a8d85",
+        label_key="fine_labels",
+        label_range=(0, 99),
     ),
     # md5 sums as listed by AutoDL-Projects' ImageNet16 dataset class
     "imagenet16_120": SourceSpec(
@@ -105,6 +138,8 @@ SOURCES: dict[str, SourceSpec] = {
             "val_data": "3410e3017fdaefba8d5073aaa65e4bd6",
         },
         root_fallback=True,
+        image_size=16,
+        label_range=(1, 1000),
     ),
 }
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .sources import DatasetFileError
+
 
 class UnsafePickleError(pickle.UnpicklingError):
     """A pickle referenced a global outside the allow-list (it was not executed)."""
@@ -80,7 +82,10 @@ def _str_keys(obj: Any) -> Any:
 
 
 def load_pickle(path: str | Path) -> Any:
-    """Load an untrusted dataset pickle (Python 2 str or bytes keys, numpy arrays) with the restricted unpickler."""
+    """Load an untrusted dataset pickle (Python 2 str or bytes keys, numpy arrays) with the restricted unpickler.
+
+    A damaged file raises `DatasetFileError` naming it and what is wrong (a bare `EOFError` names nothing).
+    """
     path = Path(path)
     with path.open("rb") as f:
         try:
@@ -89,3 +94,21 @@ def load_pickle(path: str | Path) -> Any:
             if str(path) in str(e):
                 raise
             raise UnsafePickleError(f"refusing to load {path}: {e}") from None
+        except OSError:
+            raise
+        except Exception as e:  # garbage bytes reach anything inside pickle/numpy: all mean "damaged file"
+            raise DatasetFileError(path, _damage(path, e)) from e
+
+
+def _damage(path: Path, error: Exception) -> str:
+    """Why `path` did not unpickle, in words: empty, truncated, or not a pickle at all."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+    if size == 0:
+        return "is empty (0 bytes)"
+    if isinstance(error, EOFError) or "truncated" in str(error):
+        return f"is truncated: the pickle ends early ({size:,} bytes; an interrupted download or copy)"
+    if not head.startswith(b"\x80"):  # protocol >= 2 pickles (all dataset files) start with PROTO
+        return f"is not a pickle (it starts with {head!r}; a dataset pickle starts with b'\\x80')"
+    return f"is a damaged pickle ({type(error).__name__}: {error})"

@@ -1,4 +1,4 @@
-"""ABS angle of a supernet path (GeNAS ``cand_evaluator.get_angle`` / ``get_arch_vector``, from RLNAS; §2.3).
+"""ABS angle of a supernet path (GeNAS ``cand_evaluator.get_angle``, from RLNAS; docs/methods.md#angle).
 
 The angle between a path's weight vector at initialisation and after training: arccos(cos(v_0, v_T)); larger is
 better. The vector follows the ABS construction: inside every cell, each input->node chain of the cell's DAG whose

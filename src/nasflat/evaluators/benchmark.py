@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from nasflat.benchmarks.nb201 import NB201Table
 from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch
 
 
@@ -26,8 +27,8 @@ class BenchmarkEvaluator(Evaluator):
         self,
         ctx: SearchContext,
         *,
-        dataset: str = "cifar10",
-        split: str = "valid",
+        dataset: Literal["cifar10", "cifar100", "imagenet16_120"] = "cifar10",
+        split: Literal["valid", "test"] = "valid",
         noise_std: float = 0.0,
         noise_seed: int | None = None,
     ) -> None:
@@ -46,7 +47,7 @@ class BenchmarkEvaluator(Evaluator):
         self.table: NB201Table = table
         self.dataset, self.split = dataset, split
         self.noise_std = float(noise_std)
-        self.noise_seed = ctx.seed if noise_seed is None else int(noise_seed)
+        self.noise_seed = ctx.seed if noise_seed is None else int(noise_seed)  # root of the per-row streams
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "dataset": self.dataset, "split": self.split}
@@ -58,8 +59,10 @@ class BenchmarkEvaluator(Evaluator):
         scores = [self.table.query(a, self.dataset, self.split) for a in archs]
         if self.noise_std:
             rows = [self.table.row(a) for a in archs]
-            scores = [
-                s + self.noise_std * np.random.default_rng([self.noise_seed, r]).standard_normal()
-                for s, r in zip(scores, rows)
-            ]
+            scores = [s + self.noise_std * self._unit_noise(r) for s, r in zip(scores, rows)]
         return scores
+
+    def _unit_noise(self, row: int) -> float:
+        """One N(0, 1) draw from the stream of (noise root, table row)."""
+        rng = np.random.default_rng(stream_seed(self.noise_seed, Purpose.BENCHMARK_NOISE, int(row)))
+        return float(rng.standard_normal())

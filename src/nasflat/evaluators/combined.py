@@ -1,4 +1,4 @@
-"""GeNAS's combined ranking scores (``cand_evaluator._test_candidate``; algorithms.md §4.3).
+"""GeNAS's combined ranking scores (``cand_evaluator._test_candidate``; docs/methods.md#combined).
 
     angle+wlm: angle / pi + gamma / sigma_1 * F          (README: gamma = --wlm_weight = 16)
     acc+wlm:   acc      + gamma / sigma_1 * F          (acc: 15,000 BN-recalibration images, 25,000 val images)

@@ -1,4 +1,4 @@
-"""GeNAS flatness of a supernet path (clovaai/GeNAS ``get_cand_wlm``; algorithms.md §4.2, §9.2).
+"""GeNAS flatness of a supernet path (clovaai/GeNAS ``get_cand_wlm``; docs/methods.md#flatness).
 
 For a candidate: recalibrate BN on ``bn_images`` training images, then for sigma_1 < ... < sigma_t add Gaussian
 noise to *every* supernet parameter and measure the held-out loss L_i (mean over 64-image batches of the batch-mean
@@ -13,24 +13,24 @@ the trained weights afresh with N(0, sigma_i^2) at every step.
 
 Deterministic by construction: the noise comes from a ``torch.Generator``, drawn level by level and, within a level,
 parameter by parameter in ``named_parameters`` order, with each parameter's dtype. As in the official code every
-candidate gets its own noise (``noise="per_candidate"``, default); the generator is seeded from ``noise_seed`` and the
-architecture, so a score is a function of the architecture alone (cacheable, shardable, independent of the scoring
-order), unlike the official global-RNG stream. ``noise="shared"`` (named deviation) reuses one draw for every
-candidate (common random numbers: candidates then differ only by their path). The supernet is perturbed in place
-and restored exactly, instead of deep-copied per candidate.
+candidate gets its own noise (``noise="per_candidate"``, default); the generator is seeded from the run seed (or
+``noise_seed``) and the architecture (:mod:`nasflat.rng`), so a score is a function of the architecture alone
+(cacheable, shardable, independent of the scoring order), unlike the official global-RNG stream. ``noise="shared"``
+(named deviation) reuses one draw for every candidate (common random numbers: candidates then differ only by their
+path). The supernet is perturbed in place and restored exactly, instead of deep-copied per candidate.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.paths import PathData
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch
 
 EPS = 1e-5
@@ -89,7 +89,7 @@ class FlatnessEvaluator(Evaluator):
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         noise_seed: int | None = None,
-        noise: str = "per_candidate",
+        noise: Literal["per_candidate", "shared"] = "per_candidate",
     ) -> None:
         super().__init__(ctx.space)
         if noise not in ("per_candidate", "shared"):
@@ -97,7 +97,9 @@ class FlatnessEvaluator(Evaluator):
         self.noise = noise
         self.ctx, self.supernet = ctx, supernet.supernet
         self.stds, self.alpha, self.cumulative = check_stds(stds), float(alpha), bool(cumulative)
-        self.noise_seed = ctx.seed + 401 if noise_seed is None else int(noise_seed)
+        # the root of the noise streams: the run seed, or an explicit noise_seed in its place (nasflat.rng)
+        self.noise_root = ctx.seed if noise_seed is None else int(noise_seed)
+        self.noise_seed = ctx.stream(Purpose.FLATNESS_NOISE) if noise_seed is None else int(noise_seed)
         self.data = PathData(
             ctx, bn_images=bn_images, val_images=val_images, batch_size=batch_size, eval_batch_size=eval_batch_size
         )
@@ -146,8 +148,8 @@ class FlatnessEvaluator(Evaluator):
             if self._noise is None:
                 self._noise = noise_draws(params, self.stds, self.noise_seed, self.cumulative)
             return self._noise
-        key = int(hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:15], 16)
-        return noise_draws(params, self.stds, (self.noise_seed * 1_000_003 + key) % 2**62, self.cumulative)
+        seed = stream_seed(self.noise_root, Purpose.FLATNESS_NOISE, self.space.format(arch))
+        return noise_draws(params, self.stds, seed, self.cumulative)
 
     def _score_batch(self, archs: list[Arch]) -> list[float]:
         out = []

@@ -1,12 +1,15 @@
-"""NASWOT: score a network at initialisation by how differently it codes the images of one batch (§2.4).
+"""NASWOT: score a network at initialisation by how differently it codes one batch's images (docs/methods.md#naswot).
 
 BayesWatch/nas-without-training ``score_networks.py`` + ``scores.hooklogdet``: the network (``num_classes=1``, train
 mode, so BN uses batch statistics) sees one batch of 128 training images without augmentation. Pass 1 is a forward
 and a backward of sum(y) to the input, which marks the ReLUs whose output reaches the logits; pass 2 is a plain
 forward in which each marked ReLU adds, for its input x flattened per image with binary code c = 1[x > 0],
-K += c c^T + (1 - c)(1 - c)^T (the number of units on which two images agree). Score = log|det K|. An architecture
-whose logits do not depend on the images (its cells cut off by ``none``) scores -inf (the official code gets NaN
-from the missing input gradient and drops it).
+K += c c^T + (1 - c)(1 - c)^T (the number of units on which two images agree). Score = log|det K|.
+
+The scoring network keeps ``none`` edges as zero ops in the graph (``space.network(..., keep_none=True)``), as the
+official code's AutoDL cell does: a ReLU whose output reaches the logits only through ``none`` is still marked, and
+a cell cut off by ``none`` still gets a finite score. Only a network whose logits have no graph path to the images
+at all scores -inf (the official code gets NaN there and drops it).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 
 from nasflat.evaluators.base import Evaluator
 from nasflat.hardware import rng_fork
+from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch
 
 
@@ -46,7 +50,7 @@ def naswot_score(net: nn.Module, x: torch.Tensor, probe: int = 2) -> float:
     finally:
         for h in handles:
             h.remove()
-    if grads[0] is None:  # the logits do not depend on the images (a cell cut off by `none`); official: NaN, dropped
+    if grads[0] is None:  # no graph path from the images to the logits; official: NaN, dropped
         return float("-inf")
 
     b = x.shape[0]
@@ -80,7 +84,8 @@ class NaswotEvaluator(Evaluator):
 
     Every architecture sees the same batch (``batch_size`` images of ``split`` drawn with ``data_seed``) and is
     initialised from the same seed, so the score is a function of the architecture. ``network`` holds options for
-    ``space.network`` (NB201 defaults to the benchmark's C=16, N=5).
+    ``space.network`` (NB201 defaults to the benchmark's C=16, N=5; ``keep_none`` defaults to True, the official
+    scoring graph). ``init_seed`` / ``data_seed``: None derives them from the run seed (:mod:`nasflat.rng`).
     """
 
     name = "naswot"
@@ -98,9 +103,9 @@ class NaswotEvaluator(Evaluator):
     ) -> None:
         super().__init__(ctx.space)
         self.ctx, self.batch_size, self.split = ctx, batch_size, split
-        self.network = dict(network or {})
-        self.init_seed = ctx.seed + 501 if init_seed is None else int(init_seed)
-        self.data_seed = ctx.seed + 502 if data_seed is None else int(data_seed)
+        self.network = {"keep_none": True, **(network or {})}
+        self.init_seed = ctx.stream(Purpose.NASWOT_INIT) if init_seed is None else int(init_seed)
+        self.data_seed = ctx.stream(Purpose.NASWOT_DATA) if data_seed is None else int(data_seed)
         self._x: torch.Tensor | None = None
 
     def describe(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Neighborhood-aware scoring (NA-NAS, Wang et al. 2021; algorithms.md §3): a candidate's score aggregates any
+"""Neighborhood-aware scoring (NA-NAS, Wang et al. 2021; docs/methods.md#na-rs): a candidate's score aggregates any
 evaluator over the candidate's neighborhood, a* = argmax_a agg{ s(a') : a' in N(a) }.
 
 No official code exists, so every choice is an option (defaults in brackets):
@@ -17,13 +17,13 @@ the architectures the inner evaluator actually scored, which is the honest budge
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from nasflat.evaluators.base import Evaluator
+from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch, SearchSpace
 
 AGGREGATES = {"mean": np.mean, "median": np.median, "min": np.min}
@@ -36,7 +36,7 @@ class Neighborhood:
     radius: int = 1
     neighbors: int | None = None
     include_center: bool = True
-    agg: str = "mean"
+    agg: Literal["mean", "median", "min"] = "mean"
     dedup: bool = False
 
     def __post_init__(self) -> None:
@@ -84,8 +84,8 @@ class NeighborhoodEvaluator(Evaluator):
             near = kept
         k = self.spec.neighbors
         if k is not None and k < len(near):
-            tag = zlib.crc32(space.format(arch).encode())
-            pick = np.random.default_rng([self.seed, tag]).choice(len(near), size=k, replace=False)
+            rng = np.random.default_rng(stream_seed(self.seed, Purpose.NEIGHBOR_DRAW, space.format(arch)))
+            pick = rng.choice(len(near), size=k, replace=False)
             near = [near[i] for i in sorted(pick.tolist())]
         return ([arch] if self.spec.include_center else []) + near
 

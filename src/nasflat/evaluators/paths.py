@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch
 from nasflat.train import recalibrate_bn
 
@@ -53,7 +54,7 @@ class PathData:
         self.ctx, self.batch_size = ctx, batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.bn_images, self.val_images, self.val_split = bn_images, val_images, val_split
-        self.bn_seed = ctx.seed + 301 if bn_seed is None else bn_seed
+        self.bn_seed = ctx.stream(Purpose.BN_RECALIBRATION) if bn_seed is None else bn_seed
         self.hw = dataclasses.replace(ctx.hardware, bf16=False)  # noise of 1e-3 is below bf16 resolution
         self._bn: list[Batch] | None = None
         self._val: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None

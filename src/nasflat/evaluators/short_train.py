@@ -11,6 +11,7 @@ from itertools import islice
 from typing import Any
 
 from nasflat.evaluators.base import Evaluator
+from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch
 from nasflat.train import SGDConfig, evaluate, train_epoch
 
@@ -38,10 +39,10 @@ class ShortTrainEvaluator(Evaluator):
         if epochs < 1:
             raise ValueError(f"evaluator.epochs must be >= 1, got {epochs}")
         self.ctx, self.epochs, self.batch_size = ctx, epochs, batch_size
-        self.optim = optim or SGDConfig()  # NB201's: lr 0.1, Nesterov, wd 5e-4, cosine to 0 per iteration
+        self.optim = optim or SGDConfig()  # NB201's: lr 0.1, Nesterov, wd 5e-4, cosine to 0 stepped per epoch
         self.network = dict(network or {})
         self.train_split, self.val_split, self.max_batches = train_split, val_split, max_batches
-        self.data_seed = ctx.seed + 601 if data_seed is None else int(data_seed)
+        self.data_seed = ctx.stream(Purpose.SHORT_TRAIN_DATA) if data_seed is None else int(data_seed)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -57,7 +58,7 @@ class ShortTrainEvaluator(Evaluator):
 
     def train_and_eval(self, arch: Arch) -> float:
         hw = self.ctx.hardware
-        model = self.ctx.build_network(arch, **self.network)
+        model = self.ctx.build_network(arch, Purpose.SHORT_TRAIN_INIT, **self.network)
         opt = self.optim.make(model.parameters())
         loader = self.ctx.loader(self.train_split, self.batch_size, train=True, seed=self.data_seed, shard=False)
         n = len(loader) if self.max_batches is None else min(len(loader), self.max_batches)

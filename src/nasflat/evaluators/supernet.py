@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.paths import PathData
@@ -26,7 +26,7 @@ class SupernetEvaluator(Evaluator):
         ctx: Any,
         supernet: Any,
         *,
-        metric: str = "acc",
+        metric: Literal["acc", "loss"] = "acc",
         bn_images: int = 850,
         val_images: int | None = None,
         batch_size: int = 64,

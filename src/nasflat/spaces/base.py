@@ -7,8 +7,10 @@ weights (a dict of ``E x K`` tensors -> differentiable mixture) or an architectu
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,59 @@ Weights = Mapping[str, torch.Tensor]
 
 class ArchFormatError(ValueError):
     """A malformed architecture string or value; the message names the bad token and the valid choices."""
+
+
+# ---- whose format is this text? ---------------------------------------------------------------------------------
+# Each space's value module registers how to recognise its text form, so that a parse error can say "this is the
+# other space's format" without any space knowing the others. The error must know every space even when a run
+# imported only one, hence the module list.
+ARCH_FORMAT_MODULES: tuple[str, ...] = ("nasflat.spaces.nb201", "nasflat.spaces.darts_genotype")
+
+
+@dataclass(frozen=True)
+class ArchFormat:
+    """How one space writes an architecture: a description, a sniffer (valid or not, is it shaped like ours?)
+    and an example for usage messages."""
+
+    space: str
+    description: str
+    looks_like: Callable[[str], bool]
+    example: str
+
+
+_ARCH_FORMATS: dict[str, ArchFormat] = {}
+
+
+def register_arch_format(fmt: ArchFormat) -> None:
+    """Declare the text form of ``fmt.space``'s architectures (called by each space's value module on import)."""
+    _ARCH_FORMATS[fmt.space] = fmt
+
+
+def arch_formats() -> dict[str, ArchFormat]:
+    """Every known space -> the text form of its architectures."""
+    for module in ARCH_FORMAT_MODULES:
+        importlib.import_module(module)
+    return dict(_ARCH_FORMATS)
+
+
+def other_space_hint(text: Any, space: str) -> str | None:
+    """'this looks like <format>; use space=<name>' when ``text`` (which ``space`` failed to parse) is in another
+    known space's format, else None."""
+    if not isinstance(text, str):
+        return None
+    for fmt in arch_formats().values():
+        if fmt.space != space and fmt.looks_like(text):
+            return f"this looks like {fmt.description}; use space={fmt.space}"
+    return None
+
+
+def arch_usage() -> str:
+    """One line per space: what ``arch=`` looks like there, quoted for a POSIX shell."""
+    lines = []
+    for fmt in arch_formats().values():
+        quote = '"' if "'" in fmt.example else "'"
+        lines.append(f"  space={fmt.space} ({fmt.description}): arch={quote}{fmt.example}{quote}")
+    return "\n".join(lines)
 
 
 class SearchSpace(ABC):

@@ -15,7 +15,7 @@ variant without ``none``. Architecture values, formats and the neighborhood are 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -211,7 +211,7 @@ class DartsSpace(SearchSpace):
 
     name = "darts"
 
-    def __init__(self, op_set: str = "darts8") -> None:
+    def __init__(self, op_set: Literal["darts8", "darts7"] = "darts8") -> None:
         if op_set not in OP_SETS:
             raise ValueError(f"unknown op_set {op_set!r}; choose one of {sorted(OP_SETS)}")
         self.op_set = op_set
@@ -305,12 +305,17 @@ class DartsSpace(SearchSpace):
         self,
         arch: Genotype,
         num_classes: int,
-        kind: str = "cifar",
+        kind: Literal["cifar", "imagenet"] = "cifar",
         layers: int | None = None,
         C: int | None = None,
         auxiliary: bool = False,
         drop_path_prob: float = 0.0,
+        keep_none: bool = True,
     ) -> nn.Module:
+        """quark0's evaluation network. Its cells run every genotype op, ``none`` as a zero op in the graph, so they
+        always behave as NB201's ``keep_none=True`` (the option exists for NASWOT's space-independent call)."""
+        if not keep_none:
+            raise ValueError("DARTS evaluation cells always run `none` as a zero op; keep_none=False is not offered")
         return build_network(self.validate(arch), num_classes, kind, layers, C, auxiliary, drop_path_prob)
 
     def describe(self, arch: Genotype) -> dict[str, Any]:

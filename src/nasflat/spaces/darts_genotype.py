@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nasflat.spaces.base import ArchFormatError
+from nasflat.spaces.base import ArchFormat, ArchFormatError, other_space_hint, register_arch_format
 
 DARTS8_OPS: tuple[str, ...] = (
     "none",
@@ -59,6 +59,8 @@ NODE_OFFSETS: tuple[int, ...] = (0, 2, 5, 9)  # first edge of node 2, 3, 4, 5
 FULL_CONCAT: tuple[int, ...] = (2, 3, 4, 5)
 CELLS: tuple[str, str] = ("normal", "reduce")
 
+SPACE = "darts"  # DartsSpace.name: the space=... these values belong to
+_GENOTYPE_START = re.compile(r"([A-Za-z_]\w*\.)*Genotype\s*\(")
 Pair = tuple[str, int]
 Cell = tuple[Pair, ...]
 
@@ -315,7 +317,18 @@ def parse_genotype(text: str) -> Genotype:
     """Parse ``Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`` without eval."""
     if not isinstance(text, str):
         raise ArchFormatError(f"expected genotype text, got {type(text).__name__}")
-    return Genotype(**_Parser(text).genotype())
+    try:
+        return Genotype(**_Parser(text).genotype())
+    except ArchFormatError as e:
+        if hint := other_space_hint(text, SPACE):
+            raise ArchFormatError(f"{hint} (as a DARTS genotype: {e})") from e
+        raise
+
+
+def looks_like_genotype(text: str) -> bool:
+    """Whether ``text`` is shaped like DARTS genotype text or its JSON, valid or not."""
+    s = text.strip()
+    return bool(_GENOTYPE_START.match(s)) or (s.startswith("{") and '"normal"' in s)
 
 
 # ---- JSON ------------------------------------------------------------------------------------------------------------
@@ -515,3 +528,17 @@ def mutate(g: Genotype, rng: np.random.Generator) -> Genotype:
     """A uniformly random one-move neighbor (every move gives a distinct architecture, so uniform over moves)."""
     moves = list(one_move(g))
     return moves[int(rng.integers(len(moves)))]
+
+
+register_arch_format(
+    ArchFormat(
+        SPACE,
+        "a DARTS genotype",
+        looks_like_genotype,
+        "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+        "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], "
+        "reduce_concat=[2, 3, 4, 5])",  # DARTS (2nd order), quark0's genotypes.py
+    )
+)

@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from nasflat.flops import count_macs
-from nasflat.spaces.base import ArchFormatError, SearchSpace, Weights
+from nasflat.spaces.base import (
+    ArchFormat,
+    ArchFormatError,
+    SearchSpace,
+    Weights,
+    other_space_hint,
+    register_arch_format,
+)
 from nasflat.spaces.ops import Identity, ReLUConvBN, Zero, avg_pool, bn
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -91,7 +98,22 @@ def _format(ops: tuple[int, ...]) -> str:
     return "+".join(groups)
 
 
+def looks_like_arch_str(text: str) -> bool:
+    """Whether ``text`` is shaped like an NB201 arch string (``|op~0|+...``), valid or not."""
+    s = text.strip()
+    return len(s) > 1 and s.startswith("|") and s.endswith("|") and "~" in s
+
+
 def _parse(text: str) -> NB201Arch:
+    try:
+        return _parse_text(text)
+    except ArchFormatError as e:
+        if hint := other_space_hint(text, NB201Space.name):
+            raise ArchFormatError(f"{hint} (as an NB201 arch string: {e})") from e
+        raise
+
+
+def _parse_text(text: str) -> NB201Arch:
     if not isinstance(text, str):
         raise ArchFormatError(f"an NB201 arch string must be a str, got {type(text).__name__}")
     valid = f"valid ops: {', '.join(OPS)}"
@@ -189,17 +211,29 @@ class ResidualBlock(nn.Module):
 
 
 class Cell(nn.Module):
-    """A fixed NB201 cell; ``none`` edges hold a Zero module (for the layout) but are skipped."""
+    """A fixed NB201 cell; ``none`` edges hold a Zero module (for the layout) but are skipped.
 
-    def __init__(self, arch: NB201Arch, c: int, affine: bool = True, track: bool = True) -> None:
+    ``keep_none=True`` runs them as ``x * 0`` instead, as AutoDL's InferCell does: the values are the same, but the
+    zero terms keep every op in the autograd graph, which is what NASWOT's jacobian pass sees (a node consumed only
+    through ``none`` still reaches the logits, and a cut-off cell still depends on the input).
+    """
+
+    def __init__(
+        self, arch: NB201Arch, c: int, affine: bool = True, track: bool = True, keep_none: bool = False
+    ) -> None:
         super().__init__()
         self.arch = tuple(arch)
+        self.keep_none = keep_none
         self.edges = nn.ModuleList(OP_FACTORIES[OPS[o]](c, affine, track) for o in arch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for i in range(1, NUM_NODES):
-            terms = [self.edges[e](nodes[j]) for e, (t, j) in enumerate(EDGES) if t == i and self.arch[e] != NONE]
+            terms = [
+                self.edges[e](nodes[j])
+                for e, (t, j) in enumerate(EDGES)
+                if t == i and (self.keep_none or self.arch[e] != NONE)
+            ]
             nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
         return nodes[-1]
 
@@ -261,11 +295,11 @@ class _Skeleton(nn.Module):
 
 
 class NB201Network(_Skeleton):
-    """NB201's TinyNetwork for one architecture: ``forward(x) -> logits``."""
+    """NB201's TinyNetwork for one architecture: ``forward(x) -> logits`` (``keep_none``: see :class:`Cell`)."""
 
-    def __init__(self, arch: NB201Arch, num_classes: int, C: int = 16, N: int = 5) -> None:
+    def __init__(self, arch: NB201Arch, num_classes: int, C: int = 16, N: int = 5, keep_none: bool = False) -> None:
         arch = NB201Arch(arch)
-        super().__init__(num_classes, C, N, lambda c: Cell(arch, c))
+        super().__init__(num_classes, C, N, lambda c: Cell(arch, c, keep_none=keep_none))
         self.arch = arch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -466,8 +500,9 @@ class NB201Space(SearchSpace):
     ) -> NB201SuperNet:
         return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip)
 
-    def network(self, arch: Any, num_classes: int, C: int = 16, N: int = 5) -> NB201Network:
-        return NB201Network(self.validate(arch), num_classes, C, N)
+    def network(self, arch: Any, num_classes: int, C: int = 16, N: int = 5, keep_none: bool = False) -> NB201Network:
+        """The benchmark's TinyNetwork; ``keep_none=True`` runs ``none`` edges as zero ops in the graph (NASWOT)."""
+        return NB201Network(self.validate(arch), num_classes, C, N, keep_none)
 
     def cost(self, arch: Any, dataset: str) -> dict[str, int]:
         """Params and MACs of the standalone network on a benchmark dataset (cifar10, cifar100, imagenet16_120)."""
@@ -489,3 +524,13 @@ class NB201Space(SearchSpace):
             "conv_depth": conv_depth(a),  # None: the output node is cut off from the input
             "params": {d: param_count(a, n) for d, n in DATASET_CLASSES.items()},
         }
+
+
+register_arch_format(
+    ArchFormat(
+        NB201Space.name,
+        "a NAS-Bench-201 arch string",
+        looks_like_arch_str,
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    )
+)
