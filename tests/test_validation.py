@@ -99,7 +99,7 @@ def test_demo_composes_with_every_algo_and_space(algo, space):
     elif algo in FAMILIES["evolution"]:
         assert (cfg.algo.generations, cfg.algo.population, cfg.algo.mutations + cfg.algo.crossovers) == (3, 10, 10)
     else:
-        assert (cfg.algo.epochs, cfg.algo.batch_size) == (10, 64)
+        assert (cfg.algo.epochs, cfg.algo.batch_size) == (4, 64)
 
 
 def test_every_algo_names_a_family_with_sizes_at_each_scale():
@@ -126,7 +126,7 @@ def test_demo_keeps_the_quickstart_settings():
 def test_scale_sizes_win_over_the_experiment_and_debug_tiny_keeps_the_algorithm_sizes():
     cfg = compose("search", overrides=["experiment=a2m_darts", "scale=demo"])
     OmegaConf.resolve(cfg)
-    assert cfg.algo.epochs == 10 and cfg.search_net == {"C": 8, "layers": 5}  # the experiment said 50, C=16 x 8
+    assert cfg.algo.epochs == 4 and cfg.search_net == {"C": 8, "layers": 5}  # the experiment said 50, C=16 x 8
     assert cfg.space.op_set == "darts7" and cfg.algo.selection == "a2m_early_stop"  # the method is untouched
     tiny = compose("search", overrides=["algo=darts", "scale=tiny"])
     debug = compose("search", overrides=["algo=darts", "debug=tiny"])

@@ -110,6 +110,8 @@ def problem(key: str, value: Any, what: str, accepted: str) -> str:
 
 
 def _locate(path: Any) -> Any:
+    if not path:  # no such node (e.g. `nasflat retrain` has no algo): nothing to look up, nothing to log
+        return None
     try:
         return get_object(str(path))
     except Exception:  # hydra names the import error itself when it instantiates
