@@ -311,28 +311,31 @@ class DartsSearch:
             seed=ctx.seed,
             hardware=ctx.hardware,
         )
-        # under torch.distributed the train and α batches are global (each rank takes its slice, gradients are
-        # averaged); the held-out evaluation is not sharded, so every rank takes the same selection decisions
-        self.train_loader = ctx.loader(
-            "search_train", batch_size, train=True, seed=ctx.stream(Purpose.DARTS_TRAIN_DATA)
-        )
-        self.val_loader = ctx.loader(
-            "search_val", batch_size, train=alpha_augment, seed=ctx.stream(Purpose.DARTS_ALPHA_DATA), shard=True
-        )
-        # the held-out evaluation counts every α-split image once (A²M's and quark0's `infer`): no dropped batch,
-        # augmented and shuffled when eval_augment (their valid_queue samples augmented train_data at random)
-        eval_bs = min(eval_batch_size, len(ctx.data.splits["search_val"]))
-        self.eval_loader = ctx.loader(
-            "search_val",
-            eval_bs,
-            train=eval_augment,
-            seed=ctx.stream(Purpose.DARTS_EVAL_DATA),
-            shard=False,
-            drop_last=False,
-        )
+        self._build_loaders(batch_size, alpha_augment, eval_augment, eval_batch_size)
         self.history: list[dict[str, Any]] = []
         self.best_loss, self.best_epoch, self.best_arch = math.inf, -1, self.derive()
         self.stopped_at: int | None = None
+
+    def _build_loaders(self, batch_size: int, alpha_augment: bool, eval_augment: bool, eval_batch_size: int) -> None:
+        # under torch.distributed the train and α batches are global (each rank takes its slice, gradients are
+        # averaged); the held-out evaluation is not sharded, so every rank takes the same selection decisions
+        self.train_loader = self.ctx.loader(
+            "search_train", batch_size, train=True, seed=self.ctx.stream(Purpose.DARTS_TRAIN_DATA)
+        )
+        self.val_loader = self.ctx.loader(
+            "search_val", batch_size, train=alpha_augment, seed=self.ctx.stream(Purpose.DARTS_ALPHA_DATA), shard=True
+        )
+        # the held-out evaluation counts every α-split image once (A²M's and quark0's `infer`): no dropped batch,
+        # augmented and shuffled when eval_augment (their valid_queue samples augmented train_data at random)
+        eval_bs = min(eval_batch_size, len(self.ctx.data.splits["search_val"]))
+        self.eval_loader = self.ctx.loader(
+            "search_val",
+            eval_bs,
+            train=eval_augment,
+            seed=self.ctx.stream(Purpose.DARTS_EVAL_DATA),
+            shard=False,
+            drop_last=False,
+        )
 
     # ---- architecture ---------------------------------------------------------------------------------------------
     def derive(self) -> Arch:
