@@ -54,18 +54,20 @@ def test_finished_run_without_identity_file_is_checked_by_its_results(tmp_path):
         rundir.claim(tmp_path, _identity(1))
 
 
-def test_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
+def _hold_lock(run_dir: Path) -> subprocess.Popen:
+    """Another process that holds ``run_dir``'s lock until killed."""
+    code = f"from nasflat import rundir; import time\nwith rundir.exclusive({str(run_dir)!r}):\n"
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from nasflat import rundir; import time\nwith rundir.exclusive({str(tmp_path)!r}):\n"
-            "    print('locked', flush=True); time.sleep(60)",
-        ],
+        [sys.executable, "-c", code + "    print('locked', flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
+    holder = _hold_lock(tmp_path)
     with (
         pytest.raises(rundir.RunDirBusyError, match=rf"in use by pid {holder.pid} on host "),
         rundir.exclusive(tmp_path),
@@ -117,11 +119,12 @@ def test_cli_refuses_another_seed_in_the_same_run_dir(tmp_path):
     assert json.loads((old / "results.json").read_text())["seed"] == 0 and (old / "retrain.pt").exists()
 
 
-def _popen(*args: str) -> subprocess.Popen:
+def _popen(*args: str, log: Path | None = None) -> subprocess.Popen:
+    """``nasflat`` in the background; stderr to a pipe (read with communicate) or to ``log``."""
     return subprocess.Popen(
         [sys.executable, "-m", "nasflat.cli", *args],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if log is None else log.open("w"),
         text=True,
         env={**os.environ, "WANDB_MODE": "disabled"},
     )
@@ -131,16 +134,17 @@ SLOW_SEARCH = [*DEMO_TINY, "supernet.epochs=40", "logger=none", "retrain=none"]
 
 
 def test_second_process_on_a_run_dir_exits_at_once(tmp_path):
-    first = _popen("search", *SLOW_SEARCH, f"out_root={tmp_path}")
+    run = tmp_path / "run"
+    holder = _hold_lock(run)
     try:
-        wait_for("*/*/checkpoints/supernet.pt", tmp_path, first)
         t0 = time.time()
-        second = nasflat("search", *SLOW_SEARCH, f"out_root={tmp_path}")
+        second = nasflat("search", *SLOW_SEARCH, f"hydra.run.dir={run}")
         assert second.returncode == 1 and time.time() - t0 < 60
-        assert f"in use by pid {first.pid} on host" in second.stderr and "Traceback" not in second.stderr
+        assert f"in use by pid {holder.pid} on host" in second.stderr and "Traceback" not in second.stderr
+        assert not (run / "checkpoints").exists() and not (run / rundir.IDENTITY).exists()
     finally:
-        first.kill()
-        first.wait()
+        holder.kill()
+        holder.wait()
 
 
 @pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
@@ -191,18 +195,23 @@ def test_kill9_in_every_phase_and_a_concurrent_twin_give_the_uninterrupted_resul
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     nasflat("search", *KILL_RUN, f"out_root={ref}", check=True)
     expected = _comparable(results_of(ref))
+    # two identical commands at once: the one that loses the lock exits at once, the other is killed in its run
+    twins = [_popen("search", *KILL_RUN, f"out_root={killed}", log=tmp_path / f"twin{i}.err") for i in range(2)]
+    t0 = time.time()
+    while all(p.poll() is None for p in twins) and time.time() - t0 < 300:
+        time.sleep(0.01)
+    (loser,) = [p for p in twins if p.poll() is not None]
+    (winner,) = [p for p in twins if p is not loser]
+    assert loser.returncode == 1, (tmp_path / "twin0.err").read_text() + (tmp_path / "twin1.err").read_text()
+    procs = [winner]
     for phase in ("supernet", "search", "retrain"):
-        proc = _popen("search", *KILL_RUN, f"out_root={killed}")
+        proc = procs.pop() if procs else _popen("search", *KILL_RUN, f"out_root={killed}")
         wait_for(f"*/*/checkpoints/{phase}.pt", killed, proc)
         proc.kill()
         proc.wait()
         assert not list(killed.glob("*/*/results.json")), f"the run finished before it could be killed in {phase}"
-    twin_a = _popen("search", *KILL_RUN, f"out_root={killed}")
-    twin_b = _popen("search", *KILL_RUN, f"out_root={killed}")
-    errs = [p.communicate(timeout=600)[1] for p in (twin_a, twin_b)]
-    codes = sorted(p.returncode for p in (twin_a, twin_b))
-    assert codes == [0, 1], errs
-    assert any("in use by pid" in e for e in errs)
+    assert any(f"in use by pid {winner.pid}" in (tmp_path / f"twin{i}.err").read_text() for i in range(2))
+    nasflat("search", *KILL_RUN, f"out_root={killed}", check=True)
     got = results_of(killed)
     assert set(got["resumed"]) == {"supernet", "search", "retrain"}
     assert _comparable(got) == expected
