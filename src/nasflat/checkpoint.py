@@ -7,7 +7,6 @@ config, so rerunning the same command resumes exactly and a different config is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -23,11 +22,6 @@ from nasflat.rundir import replace_atomic
 
 class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be used; the message says why and how to start over."""
-
-
-def config_fingerprint(config: dict[str, Any]) -> str:
-    """Stable hash of the result-relevant config (callers drop keys such as logging or resume flags)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def rng_state() -> dict[str, Any]:

@@ -236,6 +236,16 @@ def alpha_entropy(probs: Mapping[str, torch.Tensor]) -> float:
     return float(-(rows * rows.clamp_min(1e-30).log()).sum(-1).mean())
 
 
+def _check_options(evaluator: Any, selection: str, eval_images: int | None) -> None:
+    """Refuse combinations the harness cannot honour (library callers bypass the CLI's config check)."""
+    if evaluator is not None:
+        raise ValueError("DARTS-family algorithms score architectures with their own α; they take no evaluator")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection={selection!r}: expected one of {', '.join(SELECTIONS)}")
+    if selection == "a2m_early_stop" and eval_images == 0:
+        raise ValueError("selection=a2m_early_stop needs the per-epoch held-out loss; set eval_images > 0 or null")
+
+
 class DartsSearch:
     """Phase ``search`` for DARTS / DARTS-2nd / A²M / NA-DARTS: one step = one search epoch.
 
@@ -279,12 +289,7 @@ class DartsSearch:
         eval_augment: bool = True,
         eval_batch_size: int = 256,
     ) -> None:
-        if evaluator is not None:
-            raise ValueError("DARTS-family algorithms score architectures with their own α; they take no evaluator")
-        if selection not in SELECTIONS:
-            raise ValueError(f"selection={selection!r}: expected one of {', '.join(SELECTIONS)}")
-        if selection == "a2m_early_stop" and eval_images == 0:
-            raise ValueError("selection=a2m_early_stop needs the per-epoch held-out loss; set eval_images > 0 or null")
+        _check_options(evaluator, selection, eval_images)
         self.ctx, self.space = ctx, ctx.space
         self.total_steps, self.selection, self.patience = epochs, selection, patience
         self.derive_options = {"exclude_none": True} if derive_exclude_none else {}
