@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nasflat.benchmarks.correlation import kendall_tau_b
+from nasflat.analysis.rank import kendall_tau
 from nasflat.benchmarks.nb201 import NB201Table
 from nasflat.context import DataSpec, SearchContext
 from nasflat.evaluators.naswot import NaswotEvaluator
@@ -84,15 +84,15 @@ def main() -> None:
     for label, s in scores.items():
         ok = np.isfinite(s) & np.isfinite(col)
         print(
-            f"| {label} | {int((~np.isfinite(s)).sum())} | {int(ok.sum())} | {kendall_tau_b(s[ok], test[ok]):.4f} "
-            f"| {kendall_tau_b(col[ok], test[ok]):.4f} | {kendall_tau_b(s[ok], col[ok]):.4f} "
+            f"| {label} | {int((~np.isfinite(s)).sum())} | {int(ok.sum())} | {kendall_tau(s[ok], test[ok]):.4f} "
+            f"| {kendall_tau(col[ok], test[ok]):.4f} | {kendall_tau(s[ok], col[ok]):.4f} "
             f"| {elapsed[label] / len(archs):.2f} |"
         )
         if args.both:
             print(
                 f"| {label}, on the {int(common.sum())} archs finite under both | - | {int(common.sum())} "
-                f"| {kendall_tau_b(s[common], test[common]):.4f} | {kendall_tau_b(col[common], test[common]):.4f} "
-                f"| {kendall_tau_b(s[common], col[common]):.4f} | - |"
+                f"| {kendall_tau(s[common], test[common]):.4f} | {kendall_tau(col[common], test[common]):.4f} "
+                f"| {kendall_tau(s[common], col[common]):.4f} | - |"
             )
     if args.both:
         a, b = scores.values()
