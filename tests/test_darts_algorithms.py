@@ -49,6 +49,11 @@ def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> Dart
         "algo.epochs=2",
         "algo.batch_size=32",
         f"algo.eval_batch_size={eval_batch_size}",
+        # α-Hessian tracking on one batch of 8: the exact path on NB201; the DARTS space's power iteration (about
+        # 5 s per epoch here) is tested in tests/analysis/test_alpha_curvature.py
+        "algo.hessian.images=8",
+        "algo.hessian.batch_size=8",
+        f"algo.track_hessian={space == 'nb201'}",
         *extra,
     )
     factory = instantiate(cfg.algo)

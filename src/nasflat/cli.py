@@ -34,6 +34,9 @@ commands:
   info            JSON summary of an architecture (space=... arch=...)
   data check      which dataset files are present or missing and how to obtain them (dataset=...)
   bench import    build the NB201 table from the official NATS-Bench tss files (source=... out=...)
+  analyze landscape   NB201 architecture-space geometry from the table: neighborhoods, clusters, barriers
+  analyze evaluators  how well each evaluator ranks NB201 architectures; weight-sharing variance
+  analyze weights RUN_DIR  weight-space flatness of a trained network: 1D/2D landscapes, Hessian, GeNAS F
   report          mean ± std table over every results.json under PATH... (not a Hydra app)
 
 Examples:
@@ -47,7 +50,11 @@ COMMANDS = {
     "info": "info",
     "data check": "data_check",
     "bench import": "bench_import",
+    "analyze landscape": "analyze_landscape",
+    "analyze evaluators": "analyze_evaluators",
+    "analyze weights": "analyze_weights",
 }
+TWO_WORD = ("data", "bench", "analyze")
 NON_RESULT_KEYS = (
     "logger",
     "restart",
@@ -73,9 +80,10 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
 
 
 def _quote_arch(arg: str) -> str:
-    """Pass ``arch=...`` verbatim: genotype text has brackets, quotes and commas Hydra's grammar would parse."""
+    """Pass ``arch=...`` verbatim: genotype text has brackets, quotes and commas Hydra's grammar would parse (and
+    ``run_dir=...``: run directories are named ``key=value``)."""
     key, sep, value = arg.partition("=")
-    if not sep or key.lstrip("+~") != "arch" or value[:1] in ("'", '"'):
+    if not sep or key.lstrip("+~") not in ("arch", "run_dir") or value[:1] in ("'", '"'):
         return arg
     return f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
 
@@ -293,12 +301,123 @@ def bench_import_task(cfg: DictConfig) -> None:
     print(f"wrote {out}")
 
 
+def analyze_landscape_task(cfg: DictConfig) -> None:
+    """docs/analysis.md#architecture-space-landscape-analyze-landscape"""
+    from nasflat.analysis.landscape_output import main_table, write_all
+    from nasflat.analysis.landscape_run import analyze
+    from nasflat.benchmarks.nb201 import HOW_TO_GET
+    from nasflat.config import validate
+
+    validate(cfg, "analyze landscape")
+    settings = instantiate(cfg.landscape)
+    if not cfg.benchmark.nb201_table:
+        raise FileNotFoundError(
+            f"analyze landscape needs the NB201 table: set benchmark.nb201_table=PATH; {HOW_TO_GET}"
+        )
+    table = _table(cfg)
+    results, arrays = analyze(settings, table)
+    written = write_all(Path(HydraConfig.get().runtime.output_dir), results, table, arrays)
+    print(main_table(results), end="")
+    print(f"\n{results['wall_time_s']:.1f} s; wrote " + ", ".join(str(p) for p in written))
+
+
+def analyze_evaluators_task(cfg: DictConfig) -> None:
+    """docs/analysis.md#evaluator-ranking-and-weight-sharing-variance-analyze-evaluators"""
+    from nasflat.analysis import evaluators as ev
+    from nasflat.analysis.evaluator_files import report
+    from nasflat.config import validate
+
+    validate(cfg, "analyze evaluators")
+    study: ev.StudyConfig = instantiate(cfg.study)
+    node = {k: _config_dict(cfg)[k] for k in ("space", "search_net", "supernet", "dataset")}
+    reused = [ev.find_search_supernet(d, node) for d in study.supernet_from]
+    options = cfg.evaluator_options
+    factories = {name: instantiate(options[name]) for name in study.evaluators if name in options}
+    _study_config_errors(cfg, study, factories, [r.seed for r in reused])
+    table = _table(cfg)
+    if table is None:
+        raise ValueError("analyze evaluators needs the NB201 table (the truth): set benchmark.nb201_table=PATH")
+    truth_dataset = study.truth_dataset or str(cfg.dataset.name)
+    if truth_dataset not in ("cifar10", "cifar100", "imagenet16_120"):
+        raise ValueError(
+            f"dataset={truth_dataset} has no NB201 column to rank against: use an NB201 dataset, or set "
+            "study.truth_dataset=cifar10|cifar100|imagenet16_120 to compare against another dataset's column"
+        )
+    hardware = _hardware(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with _owned_run_dir(cfg, run_dir) as store:
+        from nasflat.tracking import Tracker
+
+        tracker = Tracker(run_dir=run_dir, config=_config_dict(cfg), enabled=distributed.is_main())
+        code = 1
+        try:
+            runner = ev.Study(
+                config=study,
+                space=instantiate(cfg.space),
+                data=instantiate(cfg.dataset),
+                table=table,
+                arch_seed=int(cfg.seed),
+                hardware=hardware,
+                store=store,
+                tracker=tracker,
+                evaluators=factories,
+                supernet_factory=instantiate(cfg.supernet),
+                supernet_options=dict(cfg.search_net),
+                reused=reused,
+                truth_dataset=truth_dataset,
+            )
+            print(report(runner, runner.run(), run_dir))
+            code = 0
+        finally:
+            tracker.finish(exit_code=code)
+
+
+def _study_config_errors(cfg: DictConfig, study: Any, factories: dict[str, Any], reused_seeds: list[int]) -> None:
+    """The study's cross-key problems, reported like the schema's (exit status 2, before any work)."""
+    from nasflat.analysis.evaluators import study_problems, uses_supernet
+    from nasflat.config import ConfigError
+    from nasflat.config.schema import problem
+
+    found = study_problems(
+        study, list(cfg.evaluator_options), int(cfg.supernet.epochs), uses_supernet(factories), reused_seeds
+    )
+    if found:
+        raise ConfigError([problem(*p) for p in found], "analyze evaluators")
+
+
+def analyze_weights_task(cfg: DictConfig) -> None:
+    """Weight-space flatness of a run's trained network (or a supernet path): rebuilt from the run's own config."""
+    from nasflat.analysis.weights import analyze, subject
+    from nasflat.analysis.weights_report import main_rows, markdown_table, write
+    from nasflat.analysis.weights_source import locate
+    from nasflat.config import validate
+    from nasflat.context import SearchContext, official_split
+
+    validate(cfg, "analyze weights")
+    source = locate(str(cfg.run_dir), cfg.arch)  # refuses a missing, corrupt or unsuitable file before any work
+    run = source.config
+    algo = run.get("algo") if source.kind == "supernet" else None  # the search's split: its algorithm's official one
+    spec = instantiate(run["dataset"]).with_default_split(official_split(instantiate(algo)) if algo else "random")
+    hardware = instantiate(cfg.hardware)
+    hardware.setup()
+    space = instantiate(run["space"])
+    ctx = SearchContext(space=space, seed=int(run.get("seed", 0)), hardware=hardware, data_spec=spec)
+    settings = instantiate(cfg.weights)
+    result = analyze(subject(source, space, ctx, settings.bn_images), ctx, settings, int(cfg.seed))
+    files = write(result, Path(HydraConfig.get().runtime.output_dir))
+    print(markdown_table(main_rows(result)))
+    print("\n".join(f"wrote {p}" for p in files.values()))
+
+
 TASKS: dict[str, Callable[[DictConfig], Any]] = {
     "search": _pipeline_task("search"),
     "retrain": _pipeline_task("retrain"),
     "info": info_task,
     "data_check": data_check_task,
     "bench_import": bench_import_task,
+    "analyze_landscape": analyze_landscape_task,
+    "analyze_evaluators": analyze_evaluators_task,
+    "analyze_weights": analyze_weights_task,
 }
 
 
@@ -349,7 +468,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-REQUIRED_VALUES = {"source": "source=<the NATS-tss-v1_0-3ffb9-simple directory> (official NATS-Bench topology files)"}
+REQUIRED_VALUES = {
+    "source": "source=<the NATS-tss-v1_0-3ffb9-simple directory> (official NATS-Bench topology files)",
+    "split": "split=valid|test (the NB201 accuracy column to analyze; there is no default)",
+    "run_dir": "nasflat analyze weights RUN_DIR: a run directory with final_model.pt (or supernet checkpoint + arch=)",
+}
 
 
 def _missing_usage(keys: list[str]) -> str:
@@ -389,6 +512,20 @@ def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     return run
 
 
+HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir")
+
+
+def _positional_run_dir(args: list[str]) -> list[str]:
+    """``analyze weights RUN_DIR``: the first argument that is neither a flag (or a flag's value) nor a key=value
+    override becomes ``run_dir=RUN_DIR``; an existing path counts even with a ``=`` in it (``experiment=demo``)."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-") or (i > 0 and args[i - 1] in HYDRA_VALUE_FLAGS):
+            continue
+        if "=" not in arg or os.path.exists(arg):
+            return [*args[:i], f"run_dir={arg}", *args[i + 1 :]]
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: pop the subcommand, hand the rest to Hydra."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -400,12 +537,13 @@ def main(argv: list[str] | None = None) -> None:
 
         report_main(args[1:])
         return
-    words = 2 if args[0] in ("data", "bench") else 1
+    words = 2 if args[0] in TWO_WORD else 1
     command = " ".join(args[:words])
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report'])}\n\n{USAGE}")
     name = COMMANDS[command]
-    sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in args[words:])]
+    rest = _positional_run_dir(args[words:]) if command == "analyze weights" else args[words:]
+    sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in rest)]
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # leave submitit's/SLURM's handler in place
         signal.signal(signal.SIGTERM, _raise_terminated)
     hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()

@@ -130,7 +130,10 @@ def run(plan: RunPlan) -> dict[str, Any]:
     arch_text = plan.space.format(arch)
     results["arch"] = arch_text
     _write(plan.run_dir / "arch.txt", arch_text + "\n")
-    results["arch_summary"] = {"param_free_ops": plan.space.param_free_ops(arch)}
+    results["arch_summary"] = {
+        "param_free_ops": plan.space.param_free_ops(arch),
+        "topology": plan.space.topology(arch),  # docs/analysis.md#cell-topology-width-and-depth
+    }
     results["benchmark"] = benchmark_entry(plan.table, arch) if plan.space_name == "nb201" else None
 
     results["retrain"] = _retrain(plan, ctx, arch) if plan.retrain is not None else None
@@ -139,14 +142,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
         results["data"] = {"source": d.source, "split_method": d.split_method, "split": d.split, "sizes": d.sizes()}
     results["wall_time_s"] = time.perf_counter() - t_start  # this process only; phases sum over resumes
     results["resumed"] = plan.store.resumed  # phase -> steps found done in its checkpoint ({} = ran start to end)
-    gpus = world_size() if plan.hardware.device.startswith("cuda") else 0
-    results["hardware"] = {
-        "device": plan.hardware.device,
-        "world_size": world_size(),
-        "gpus": gpus,
-        "dtype": plan.hardware.dtype,
-        "bf16": plan.hardware.bf16,
-    }
+    results["hardware"] = _hardware_entry(plan.hardware)
     results["versions"] = versions()
     results["config"] = plan.config
     results["run_dir"] = str(plan.run_dir)
@@ -154,6 +150,18 @@ def run(plan: RunPlan) -> dict[str, Any]:
     plan.tracker.artifacts("run", "results", [plan.run_dir / "arch.txt", out, plan.run_dir / "final_model.pt"])
     _summarize(plan, results)
     return results
+
+
+def _hardware_entry(hardware: Any) -> dict[str, Any]:
+    """Where the run ran, for results.json (GPU count = processes when on CUDA)."""
+    gpus = world_size() if hardware.device.startswith("cuda") else 0
+    return {
+        "device": hardware.device,
+        "world_size": world_size(),
+        "gpus": gpus,
+        "dtype": hardware.dtype,
+        "bf16": hardware.bf16,
+    }
 
 
 def _search(plan: RunPlan, ctx: SearchContext) -> tuple[Arch, dict[str, Any]]:

@@ -80,17 +80,54 @@ def epoch_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, 
     """
     curves: dict[str, dict[str, list[list[float]]]] = {d: defaultdict(list) for d in NB201_DATASETS}
     for r, label in zip(results, labels):
-        path = Path(r["_path"]).parent / "metrics.jsonl"
-        if not path.exists():
-            continue
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        by_step = {row["step"]: row for row in rows if row.get("phase") == "search"}
+        by_step = search_rows(r)
         for d in NB201_DATASETS:
             key = f"bench_test_acc_{d}"
             curve = [float(by_step[s][key]) for s in sorted(by_step) if key in by_step[s]]
             if curve:
                 curves[d][label].append(curve)
     return {d: dict(c) for d, c in curves.items() if c}
+
+
+def search_rows(r: Result) -> dict[int, dict[str, Any]]:
+    """The run's per-epoch ``search`` records from its metrics.jsonl, by step (empty when the file is missing)."""
+    path = Path(r["_path"]).parent / "metrics.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {row["step"]: row for row in rows if row.get("phase") == "search"}
+
+
+def curvature_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, dict[int, list[float]]]:
+    """λ_max(∇²_α L_val) per search epoch (1-based), by group label: ``{label: {epoch: [value per run]}}``.
+
+    Only tracked epochs appear (``algo.hessian.every`` > 1 leaves gaps); runs without tracking are left out.
+    """
+    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r, label in zip(results, labels):
+        for step, row in sorted(search_rows(r).items()):
+            if "alpha_hessian_eig" in row:
+                out[label][step + 1].append(float(row["alpha_hessian_eig"]))
+    return {label: dict(by_epoch) for label, by_epoch in out.items()}
+
+
+def plot_alpha_curvature(results: Sequence[Result], labels: Sequence[str], path: Path) -> Path | None:
+    """Dominant α-Hessian eigenvalue per search epoch: mean over runs (seeds), band = min..max."""
+    curves = curvature_curves(results, labels)
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, by_epoch) in enumerate(sorted(curves.items())):
+        epochs = sorted(by_epoch)
+        colour, n = f"C{i % 10}", max(len(v) for v in by_epoch.values())
+        means = [statistics.fmean(by_epoch[e]) for e in epochs]
+        ax.plot(epochs, means, "o-", ms=3, color=colour, label=f"{label} (n={n})")
+        lo, hi = [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs]
+        ax.fill_between(epochs, lo, hi, color=colour, alpha=0.2)
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("dominant eigenvalue of the α-Hessian of L_val")
+    return _save(plt, fig, path)
 
 
 def _pyplot() -> Any:

@@ -1,7 +1,8 @@
 """`nasflat report PATH...`: aggregate every results.json under run/sweep directories into a paper-style table.
 
 Rows group runs by (space, algorithm, evaluator, search dataset); columns are mean ± std over seeds (with n) of
-the NB201 valid/test accuracies on all three datasets, the retrained test accuracy and the search cost.
+the NB201 valid/test accuracies on all three datasets, the derived cell's width and depth (Shu et al. 2020), the
+retrained test accuracy and the search cost.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         groups[group_key(r)].append(r)
     header = ["space", "algo", "evaluator", "search data", "n"]
     header += [f"{short} {s}" for _, short in NB201 for s in ("valid", "test")]
+    header += ["width", "depth"]  # Shu et al.'s cell topology of the derived arch (DARTS: normal cell)
     header += ["retrain test", "search h", "search GPU-h"]
     rows = []
     for key, runs in sorted(groups.items()):
@@ -67,6 +69,8 @@ def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         for ds, _ in NB201:
             for split in ("valid", "test"):
                 row.append(_fmt([r["benchmark"][ds][split] for r in runs if r.get("benchmark")]))
+        for key in ("width", "depth"):
+            row.append(_fmt([t[key] for r in runs if (t := (r.get("arch_summary") or {}).get("topology"))]))
         row.append(_fmt([r["retrain"]["test_acc"] for r in runs if r.get("retrain")], 100))
         hours = [r["search"]["wall_time_s"] / 3600 for r in runs if r.get("search")]
         row.append(_fmt(hours, spec=".3g"))
@@ -110,12 +114,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_plots(results: list[dict[str, Any]], out: Path) -> list[Path]:
-    """accuracy_vs_cost.png and, for differentiable searches with a benchmark table, derived_arch_by_epoch.png."""
+    """accuracy_vs_cost.png and, for differentiable searches, derived_arch_by_epoch.png (with a benchmark table) and
+    alpha_curvature_by_epoch.png (with α-Hessian tracking)."""
     from nasflat import plots
 
     labels = plots.group_labels(results, group_key)
     made = [
         plots.plot_accuracy_vs_cost(results, labels, out / "accuracy_vs_cost.png"),
         plots.plot_epoch_curves(results, labels, out / "derived_arch_by_epoch.png"),
+        plots.plot_alpha_curvature(results, labels, out / "alpha_curvature_by_epoch.png"),
     ]
     return [p for p in made if p is not None]

@@ -34,6 +34,8 @@ class Purpose(str, Enum):
     DARTS_TRAIN_DATA = "darts_train_data"  # DARTS family: weight-step batches
     DARTS_ALPHA_DATA = "darts_alpha_data"  # DARTS family: α-step batches
     DARTS_EVAL_DATA = "darts_eval_data"  # DARTS family: augmentation of the per-epoch held-out evaluation
+    ALPHA_HESSIAN_DATA = "alpha_hessian_data"  # DARTS family: the fixed held-out images of the α-Hessian tracking
+    ALPHA_HESSIAN_POWER = "alpha_hessian_power"  # DARTS family: power-iteration start vector (sub-key: the epoch)
     RETRAIN_DATA = "retrain_data"  # retraining: order + augmentation + cutout
     RETRAIN_DROP_PATH = "retrain_drop_path"  # retraining: drop-path masks (sub-key: the epoch)
     BN_RECALIBRATION = "bn_recalibration"  # SPOS / GeNAS path evaluators: the recalibration batches
@@ -45,6 +47,9 @@ class Purpose(str, Enum):
     ARCH_SAMPLER = "arch_sampler"  # RS / REA / evolution: candidates, mutations, crossovers
     NEIGHBOR_DRAW = "neighbor_draw"  # NA-RS / NA-REA: the K neighbours drawn per architecture (sub-key: the arch)
     BENCHMARK_NOISE = "benchmark_noise"  # noisy table proxy (sub-key: the table row)
+    WEIGHT_SUBSET = "weight_subset"  # analyze weights: the fixed image subset (sub-key: the split)
+    WEIGHT_DIRECTIONS = "weight_directions"  # analyze weights: filter-normalized directions (sub-key: the plot)
+    WEIGHT_CURVATURE = "weight_curvature"  # analyze weights: power-iteration start, Hutchinson probes
 
 
 def stream_seed(seed: int, purpose: Purpose, *keys: int | str) -> int:

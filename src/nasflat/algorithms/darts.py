@@ -28,6 +28,7 @@ from nasflat.algorithms.regularizers import (
     sdarts_epsilon,
     sdarts_rs_perturb,
 )
+from nasflat.analysis.alpha_curvature import AlphaCurvature, DartsES
 from nasflat.context import SearchContext
 from nasflat.hardware import Hardware
 from nasflat.phases import check_finite
@@ -37,7 +38,7 @@ from nasflat.train import SGDConfig, darts_sgd
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ORDERS = ("alpha_first", "weights_first")
-SELECTIONS = ("final_epoch", "a2m_early_stop")
+SELECTIONS = ("final_epoch", "a2m_early_stop", "darts_es")
 BETA_SCHEDULES = ("epoch", "batch_index")
 NB201_BENCH_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
@@ -236,7 +237,7 @@ def alpha_entropy(probs: Mapping[str, torch.Tensor]) -> float:
     return float(-(rows * rows.clamp_min(1e-30).log()).sum(-1).mean())
 
 
-def _check_options(evaluator: Any, selection: str, eval_images: int | None) -> None:
+def _check_options(evaluator: Any, selection: str, eval_images: int | None, track_hessian: bool) -> None:
     """Refuse combinations the harness cannot honour (library callers bypass the CLI's config check)."""
     if evaluator is not None:
         raise ValueError("DARTS-family algorithms score architectures with their own α; they take no evaluator")
@@ -244,14 +245,18 @@ def _check_options(evaluator: Any, selection: str, eval_images: int | None) -> N
         raise ValueError(f"selection={selection!r}: expected one of {', '.join(SELECTIONS)}")
     if selection == "a2m_early_stop" and eval_images == 0:
         raise ValueError("selection=a2m_early_stop needs the per-epoch held-out loss; set eval_images > 0 or null")
+    if selection == "darts_es" and not track_hessian:
+        raise ValueError("selection=darts_es stops on the tracked α-Hessian eigenvalue; set track_hessian=true")
 
 
 class DartsSearch:
     """Phase ``search`` for DARTS / DARTS-2nd / A²M / NA-DARTS: one step = one search epoch.
 
     The α-gradient ``arch_grad`` is the method; the remaining options are the harness (order of the two steps,
-    optimizers, data) and A²M's base methods. ``selection``: ``final_epoch`` (DARTS convention) or
-    ``a2m_early_stop`` (A²M: lowest held-out α-split loss, patience 10, genotype from the *start* of that epoch).
+    optimizers, data) and A²M's base methods. ``selection``: ``final_epoch`` (DARTS convention),
+    ``a2m_early_stop`` (A²M: lowest held-out α-split loss, patience 10, genotype from the *start* of that epoch) or
+    ``darts_es`` (RobustDARTS: stop when the local average of λ_max(∇²_α L_val) rises by ``darts_es.factor``).
+    ``track_hessian``: λ_max after each epoch (``hessian``: sizes and path), logged and kept in the history.
     """
 
     name = "search"
@@ -283,13 +288,16 @@ class DartsSearch:
         darts_minus: bool = False,
         darts_minus_epochs: int | None = None,
         derive_exclude_none: bool = False,
-        selection: Literal["final_epoch", "a2m_early_stop"] = "final_epoch",
+        selection: Literal["final_epoch", "a2m_early_stop", "darts_es"] = "final_epoch",
         patience: int = 10,
         eval_images: int | None = None,
         eval_augment: bool = True,
         eval_batch_size: int = 256,
+        track_hessian: bool = True,
+        hessian: AlphaCurvature | None = None,
+        darts_es: DartsES | None = None,
     ) -> None:
-        _check_options(evaluator, selection, eval_images)
+        _check_options(evaluator, selection, eval_images, track_hessian)
         self.ctx, self.space = ctx, ctx.space
         self.total_steps, self.selection, self.patience = epochs, selection, patience
         self.derive_options = {"exclude_none": True} if derive_exclude_none else {}
@@ -317,9 +325,16 @@ class DartsSearch:
             hardware=ctx.hardware,
         )
         self._build_loaders(batch_size, alpha_augment, eval_augment, eval_batch_size)
+        self._init_tracking((hessian or AlphaCurvature()) if track_hessian else None, darts_es or DartsES())
+
+    def _init_tracking(self, hessian: AlphaCurvature | None, darts_es: DartsES) -> None:
+        """Per-epoch history, the selection state and the α-Hessian tracker with its fixed batch set."""
         self.history: list[dict[str, Any]] = []
         self.best_loss, self.best_epoch, self.best_arch = math.inf, -1, self.derive()
         self.stopped_at: int | None = None
+        self.hessian = hessian
+        self.darts_es, self.es_epoch = darts_es, None
+        self.hessian_batches = self._hessian_batches()
 
     def _build_loaders(self, batch_size: int, alpha_augment: bool, eval_augment: bool, eval_batch_size: int) -> None:
         # under torch.distributed the train and α batches are global (each rank takes its slice, gradients are
@@ -341,6 +356,15 @@ class DartsSearch:
             shard=False,
             drop_last=False,
         )
+
+    def _hessian_batches(self) -> list[Any]:
+        """The fixed α-Hessian images: drawn once from the α split by a named stream, so a resumed run has them too."""
+        if self.hessian is None:
+            return []
+        data = self.ctx.data
+        g = torch.Generator().manual_seed(self.ctx.stream(Purpose.ALPHA_HESSIAN_DATA))
+        hw = self.ctx.hardware
+        return self.hessian.batches(data.splits["search_val"], g, data.mean, data.std, hw.torch_device, hw.torch_dtype)
 
     # ---- architecture ---------------------------------------------------------------------------------------------
     def derive(self) -> Arch:
@@ -396,6 +420,7 @@ class DartsSearch:
                 f"alpha_softmax_{n}": [[round(v, 5) for v in row] for row in p.cpu().tolist()] for n, p in probs.items()
             },
         }
+        self._track_curvature(step, metrics)
         self._select(step, start_arch, metrics)
         self.history.append(metrics)
         return metrics
@@ -430,6 +455,27 @@ class DartsSearch:
             "valid_images": seen,
         }
 
+    def _track_curvature(self, step: int, metrics: dict[str, Any]) -> None:
+        """λ_max of ∇²_α L_val on the fixed batches (docs/analysis.md#α-space-curvature-during-differentiable-search)
+        and the DARTS-ES decision on its history (docs/methods.md#darts-es); stops the search under darts_es."""
+        if self.hessian is None or not self.hessian.tracked(step, self.total_steps):
+            return
+        g = torch.Generator().manual_seed(self.ctx.stream(Purpose.ALPHA_HESSIAN_POWER, step))
+        result = self.hessian(self.core.model, self.core.alphas, self.hessian_batches, g, self.core.forward_kwargs())
+        metrics.update(result.metrics())
+        if step == self.total_steps - 1:  # RobustDARTS never stops after the last epoch
+            return
+        eigs = [h["alpha_hessian_eig"] for h in self.history if "alpha_hessian_eig" in h] + [result.eigenvalue]
+        decision = self.darts_es.check(step, eigs, self.hessian.every)
+        if decision.ratio is not None:
+            metrics["darts_es_ratio"] = decision.ratio
+        if decision.stop_epoch is not None and self.es_epoch is None:
+            self.es_epoch = decision.stop_epoch
+            metrics["darts_es_epoch"] = decision.stop_epoch
+            if self.selection == "darts_es":
+                self.stopped_at = step
+                metrics["early_stopped_at"] = step
+
     def _select(self, step: int, start_arch: Arch, metrics: dict[str, Any]) -> None:
         """A²M's rule: if the held-out loss improved, keep the genotype from the start of this epoch (off by one)."""
         loss = metrics.get("valid_loss")
@@ -446,6 +492,9 @@ class DartsSearch:
         if self.selection == "a2m_early_stop":
             acc = self.history[self.best_epoch]["valid_acc"] if self.best_epoch >= 0 else math.nan
             return self.best_arch, acc
+        if self.selection == "darts_es" and self.es_epoch is not None:
+            chosen = self.history[self.es_epoch]
+            return self.space.parse(chosen["arch"]), chosen.get("valid_acc", math.nan)
         return self.derive(), self.history[-1].get("valid_acc", math.nan) if self.history else math.nan
 
     def summary(self) -> dict[str, Any]:
@@ -456,6 +505,7 @@ class DartsSearch:
             "valid_loss",
             "valid_acc",
             "alpha_entropy",
+            "alpha_hessian_eig",
             *(f"bench_test_acc_{d}" for d in NB201_BENCH_DATASETS),
         )
         out: dict[str, Any] = {
@@ -478,6 +528,9 @@ class DartsSearch:
             "a2m_early_stop_arch": self.space.format(self.best_arch),
             "a2m_best_epoch": self.best_epoch,
             "a2m_best_valid_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+            "track_hessian": self.hessian is not None,
+            "darts_es_epoch": self.es_epoch,
+            "darts_es_arch": None if self.es_epoch is None else self.history[self.es_epoch]["arch"],
             "alpha_softmax": {n: p.cpu().tolist() for n, p in self.core.probs().items()},
             "history": [{k: h[k] for k in keys if k in h} for h in self.history],
         }
@@ -492,6 +545,7 @@ class DartsSearch:
             "history": self.history,
             "best": [self.best_loss, self.best_epoch, self.space.format(self.best_arch)],
             "stopped_at": -1 if self.stopped_at is None else self.stopped_at,
+            "darts_es_epoch": -1 if self.es_epoch is None else self.es_epoch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -504,3 +558,5 @@ class DartsSearch:
         self.best_loss, self.best_epoch, self.best_arch = float(loss), int(epoch), self.space.parse(arch)
         stopped = int(state["stopped_at"])
         self.stopped_at = None if stopped < 0 else stopped
+        es = int(state.get("darts_es_epoch", -1))  # absent in checkpoints written before DARTS-ES
+        self.es_epoch = None if es < 0 else es

@@ -48,6 +48,13 @@ RANGES: tuple[tuple[str, Range], ...] = (
     *((name, AT_LEAST_1) for name in ("samples", "radius", "patience", "C", "N", "layers", "stem_multiplier")),
     *((name, AT_LEAST_0) for name in ("mutations", "crossovers", "neighbors", "threads", "cutout", "eval_every")),
     ("max_*", AT_LEAST_1),  # max_train, max_test, max_batches
+    ("num_archs", Range(2, 15625)),  # analyze evaluators: NB201 architectures to score (at most the whole table)
+    *((name, AT_LEAST_1) for name in ("top_k", "epochs_to_compare")),
+    ("seeds", AT_LEAST_0),
+    # analyze landscape: NB201 Hamming radii (6 edges), the "good" percentage, figure bins
+    *((name, Range(1, 6)) for name in ("radii", "generalization_radius")),
+    ("top_q", Range(0, 100, lo_open=True)),
+    *((name, AT_LEAST_1) for name in ("precision_k", "bins")),
     ("*bn_images", AT_LEAST_0),
     ("*val_images", AT_LEAST_1),
     ("eval_images", AT_LEAST_0),  # 0: no held-out evaluation
@@ -71,6 +78,16 @@ RANGES: tuple[tuple[str, Range], ...] = (
     ("epsilon", POSITIVE),  # A²M's finite-difference step
     ("r", POSITIVE),  # 2nd-order DARTS's finite-difference scale
     *((name, AT_LEAST_0) for name in ("rho", "sdarts_epsilon", "beta_tau", "gamma", "alpha")),
+    # α-Hessian tracking (algo.hessian) and DARTS-ES (algo.darts_es)
+    *((name, AT_LEAST_1) for name in ("images", "iters", "every", "window", "delta")),
+    *((name, AT_LEAST_0) for name in ("exact_max", "start_epoch")),
+    ("factor", POSITIVE),
+    ("tol", POSITIVE),
+    # analyze weights: image counts, grid sizes and span, power iteration, Hutchinson probes
+    *((name, AT_LEAST_1) for name in ("landscape_images", "hessian_images", "flatness_images", "power_iters")),
+    *((name, AT_LEAST_1) for name in ("trace_samples",)),
+    *((name, Range(2)) for name in ("points_1d", "points_2d")),
+    *((name, POSITIVE) for name in ("span", "tol")),
 )
 
 

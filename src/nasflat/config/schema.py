@@ -42,7 +42,8 @@ TOP_LEVEL: dict[str, Any] = {
     "restart": bool,
     "out_root": str,
     "objective": str | None,
-    "arch": str,
+    "arch": str | None,  # null: analyze weights without a supernet path
+    "run_dir": str,  # analyze weights RUN_DIR
     "source": str,
     "out": str,
     "benchmark.nb201_table": str | None,
@@ -71,6 +72,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             ("selection", "eval_images"),
             lambda s, e: s != "a2m_early_stop" or e != 0,
             "eval_images > 0 or null when selection=a2m_early_stop (it needs the held-out loss)",
+        ),
+        Rule(
+            ("selection", "track_hessian"),
+            lambda s, t: s != "darts_es" or t,
+            "track_hessian=true when selection=darts_es (it stops on the tracked α-Hessian eigenvalue)",
         ),
     ),
 }
@@ -126,9 +132,12 @@ def _inactive(tree: dict[str, Any], command: str) -> set[str]:
     """Top-level phase nodes that will not run: their numbers are not range-checked (types and keys still are)."""
     algo, evaluator = (_locate((tree.get(k) or {}).get("_target_")) for k in ("algo", "evaluator"))
     uses_evaluator = command == "search" and bool(getattr(algo, "uses_evaluator", True))
-    needs_supernet = command == "search" and (
-        bool(getattr(algo, "needs_supernet", False))
-        or (uses_evaluator and bool(getattr(evaluator, "needs_supernet", False)))
+    needs_supernet = command == "analyze evaluators" or (
+        command == "search"
+        and (
+            bool(getattr(algo, "needs_supernet", False))
+            or (uses_evaluator and bool(getattr(evaluator, "needs_supernet", False)))
+        )
     )
     retrain = tree.get("retrain")
     retrains = command in ("search", "retrain") and not (isinstance(retrain, dict) and retrain.get("enabled") is False)

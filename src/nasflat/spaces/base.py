@@ -142,6 +142,11 @@ class SearchSpace(ABC):
         """How many chosen ops carry no parameters (the DARTS-collapse symptom)."""
         return 0
 
+    def topology(self, arch: Arch) -> dict[str, Any]:
+        """Cell width and depth (Shu et al. 2020; docs/analysis.md#cell-topology-width-and-depth), per cell type.
+        A space whose cells are not small DAGs may leave this empty; results.json then records no topology."""
+        return {}
+
     # ---- networks -----------------------------------------------------------------------------------------
     @abstractmethod
     def supernet(self, num_classes: int, **options: Any) -> nn.Module:

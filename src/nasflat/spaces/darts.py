@@ -37,6 +37,7 @@ from nasflat.spaces.darts_genotype import (
 )
 from nasflat.spaces.darts_networks import NETWORK_DEFAULTS, OPS, build_network, preprocess
 from nasflat.spaces.ops import FactorizedReduce, Identity, bn, count_parameters
+from nasflat.spaces.topology import darts_graph, topology
 
 # A single path per cell: for each intermediate node, the (input, op index into the supernet's op list) pairs it sums.
 Path = tuple[tuple[tuple[int, int], ...], ...]
@@ -285,6 +286,14 @@ class DartsSpace(SearchSpace):
             out[cell] = w
         return out
 
+    def topology(self, arch: Genotype) -> dict[str, float | int]:
+        """Shu et al.'s width (units of c) and depth of the normal cell, and ``reduce_*`` of the reduction cell.
+        docs/analysis.md#cell-topology-width-and-depth"""
+        g = self.validate(arch)
+        normal = topology(darts_graph(g.normal, g.normal_concat))
+        reduce = topology(darts_graph(g.reduce, g.reduce_concat))
+        return {**normal, **{f"reduce_{k}": v for k, v in reduce.items()}}
+
     def param_free_ops(self, arch: Genotype) -> int:
         arch = self.validate(arch)
         return sum(op in PARAM_FREE_OPS for cell in CELLS for op, _ in arch.cell(cell))
@@ -336,6 +345,7 @@ class DartsSpace(SearchSpace):
             "genotype": dg.format_genotype(arch),
             "cells": cells,
             "param_free_ops": self.param_free_ops(arch),
+            "topology": self.topology(arch),
         }
         for kind, classes, size in (("cifar", 10, 32), ("imagenet", 1000, 224)):
             net = build_network(arch, classes, kind)

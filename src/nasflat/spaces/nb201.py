@@ -29,6 +29,7 @@ from nasflat.spaces.base import (
     register_arch_format,
 )
 from nasflat.spaces.ops import Identity, ReLUConvBN, Zero, avg_pool, bn
+from nasflat.spaces.topology import nb201_graph, topology
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (target, source)
@@ -489,6 +490,11 @@ class NB201Space(SearchSpace):
     def param_free_ops(self, arch: Any) -> int:
         return sum(o in PARAM_FREE for o in self.validate(arch))
 
+    def topology(self, arch: Any) -> dict[str, float | int]:
+        """Shu et al.'s cell width (units of C) and depth; ``none`` edges are absent, node 3 is the output.
+        docs/analysis.md#cell-topology-width-and-depth"""
+        return topology(nb201_graph(self.validate(arch), EDGES, NONE))
+
     def supernet(
         self,
         num_classes: int,
@@ -522,6 +528,7 @@ class NB201Space(SearchSpace):
             "parametric_ops": len(a) - self.param_free_ops(a),
             "param_free_ops": self.param_free_ops(a),
             "conv_depth": conv_depth(a),  # None: the output node is cut off from the input
+            "topology": self.topology(a),
             "params": {d: param_count(a, n) for d, n in DATASET_CLASSES.items()},
         }
 

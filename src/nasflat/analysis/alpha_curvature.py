@@ -1,0 +1,238 @@
+"""α-space curvature during a differentiable search, and RobustDARTS's early stop on it.
+
+RobustDARTS (Zela et al., ICLR 2020) showed that the dominant eigenvalue of ∇²_α L_val grows when DARTS collapses,
+and stops the search when its local average rises too fast (DARTS-ES). :class:`AlphaCurvature` measures that
+eigenvalue after a search epoch on a fixed held-out batch set; :class:`DartsES` is their stopping rule, a pure
+function of the eigenvalue history so that it survives checkpoint/resume by construction.
+Formulas, the official code followed and the deviations: docs/analysis.md#α-space-curvature-during-differentiable-search
+and docs/methods.md#darts-es.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasflat import distributed
+from nasflat.algorithms.arch_grad import AlphaProblem
+from nasflat.analysis.curvature import dominant_eigenvalue, exact_hessian, hvp_operator, max_eigenvalue
+from nasflat.data import DeviceLoader, ImageSplit
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def fixed_batches(
+    split: ImageSplit,
+    *,
+    images: int,
+    batch_size: int,
+    generator: torch.Generator,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> list[Batch]:
+    """``images`` distinct images of ``split`` drawn once by ``generator``, unaugmented, cut into batches.
+
+    The same images every epoch, so epoch-to-epoch changes of the eigenvalue come from (w, α), not from the data.
+    """
+    idx = torch.randperm(len(split), generator=generator)[: min(images, len(split))]
+    loader = DeviceLoader(
+        split.subset(idx),
+        batch_size=batch_size,
+        device=device,
+        mean=mean,
+        std=std,
+        train_augment=False,
+        crop_padding=0,
+        shuffle=False,
+        drop_last=False,
+        generator=generator,
+        dtype=dtype,
+    )
+    return list(loader)
+
+
+@dataclass(frozen=True)
+class CurvatureResult:
+    """λ_max of ∇²_α L_val, how it was found (``exact`` Hessian or ``power`` iteration) and what it cost."""
+
+    eigenvalue: float
+    path: str
+    products: int  # Hessian-vector products
+    converged: bool
+    seconds: float
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "alpha_hessian_eig": self.eigenvalue,
+            "alpha_hessian_path": self.path,
+            "alpha_hessian_products": self.products,
+            "alpha_hessian_converged": self.converged,
+            "alpha_hessian_s": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class AlphaCurvature:
+    """Dominant eigenvalue of ∇²_α L_val(w, α) at softmax(α) on a fixed batch set (its image-weighted mean loss).
+
+    Config node ``algo.hessian``: ``images`` held-out images in batches of ``batch_size``, measured after every
+    ``every``-th epoch and after the last. The path follows the size of α, never the space's name: the exact
+    Hessian (one product per α entry, then ``eigvalsh``) when α has at most ``exact_max`` entries, else power
+    iteration on Hessian-vector products (at most ``iters`` products per run, relative tolerance ``tol``).
+    BN runs in train mode (batch statistics), as RobustDARTS's ``compute_Hw`` runs right after the train loop;
+    the running statistics are restored afterwards, so tracking never changes the search.
+    """
+
+    images: int = 64
+    batch_size: int = 64
+    exact_max: int = 64
+    iters: int = 100
+    tol: float = 1e-4
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.images, self.batch_size, self.iters, self.every) < 1 or self.exact_max < 0 or self.tol <= 0:
+            raise ValueError(
+                "algo.hessian needs images, batch_size, iters, every >= 1, exact_max >= 0 and tol > 0; got "
+                f"{self.images}, {self.batch_size}, {self.iters}, {self.every}, {self.exact_max}, {self.tol}"
+            )
+
+    def tracked(self, epoch: int, epochs: int) -> bool:
+        """Whether the eigenvalue is computed after ``epoch`` (0-based): every ``every`` epochs and the last."""
+        return epoch % self.every == 0 or epoch == epochs - 1
+
+    def batches(
+        self,
+        split: ImageSplit,
+        generator: torch.Generator,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: Any = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> list[Batch]:
+        """The fixed batch set of a run (:func:`fixed_batches` with this node's sizes)."""
+        return fixed_batches(
+            split,
+            images=self.images,
+            batch_size=self.batch_size,
+            generator=generator,
+            mean=mean,
+            std=std,
+            device=device,
+            dtype=dtype,
+        )
+
+    def __call__(
+        self,
+        model: nn.Module,
+        alphas: Mapping[str, torch.Tensor],
+        batches: Sequence[Batch],
+        generator: torch.Generator,
+        forward_kwargs: Mapping[str, Any] | None = None,
+    ) -> CurvatureResult:
+        t0 = time.perf_counter()
+        leaves = [a.detach().clone().requires_grad_() for a in alphas.values()]
+        buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+        was_training = model.training
+        model.train()
+        try:
+            with distributed.rank_local():  # every rank has the same images: no BN collectives, no rank can hang
+                loss = val_loss(model, list(alphas), leaves, batches, forward_kwargs or {})
+                eig, path, products, converged = self._eigenvalue(loss, leaves, generator)
+        finally:
+            with torch.no_grad():
+                for k, v in model.named_buffers():
+                    v.copy_(buffers[k])
+            model.train(was_training)
+        return CurvatureResult(eig, path, products, converged, time.perf_counter() - t0)
+
+    def _eigenvalue(
+        self, loss: Callable[[], torch.Tensor], leaves: list[torch.Tensor], generator: torch.Generator
+    ) -> tuple[float, str, int, bool]:
+        """(λ_max, path, Hessian-vector products, converged): exact up to ``exact_max`` α entries, else power."""
+        if sum(a.numel() for a in leaves) <= self.exact_max:
+            h = exact_hessian(loss, leaves)
+            return max_eigenvalue(h), "exact", h.shape[0], True
+        res = dominant_eigenvalue(hvp_operator(loss, leaves), leaves, generator, self.iters, self.tol)
+        return res.eigenvalue, "power", res.iterations, res.converged
+
+
+def val_loss(
+    model: nn.Module,
+    names: Sequence[str],
+    alphas: Sequence[torch.Tensor],
+    batches: Sequence[Batch],
+    forward_kwargs: Mapping[str, Any],
+) -> Callable[[], torch.Tensor]:
+    """L_val at ``alphas`` as the α step sees it (softmax relaxation, the method's forward options, no penalty),
+    averaged over ``batches`` weighted by their sizes."""
+    total = sum(len(y) for _, y in batches)
+    problems = [
+        AlphaProblem(model=model, names=tuple(names), val_batch=b, forward_kwargs=dict(forward_kwargs)) for b in batches
+    ]
+
+    def loss() -> torch.Tensor:
+        terms = [p.loss(alphas) * (len(p.val_batch[1]) / total) for p in problems]
+        return torch.stack(terms).sum()
+
+    return loss
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """A DARTS-ES decision at one epoch: the ratio of local averages, and the epoch to return to if it stops."""
+
+    ratio: float | None
+    stop_epoch: int | None
+
+
+@dataclass(frozen=True)
+class DartsES:
+    """RobustDARTS's ``EVLocalAvg.update`` + ``early_stop`` (src/utils.py), as a function of the history.
+
+    Config node ``algo.darts_es``. Eigenvalues are taken every ``every`` epochs (their ``--report_freq_hessian``,
+    nasflat's ``algo.hessian.every``). The local average of an
+    evaluation is the mean of the last ``window`` eigenvalues (fewer at the start), credited to the epoch
+    ``every·⌊window/2⌋`` earlier (a centred window). At epoch e its local average is compared with the one
+    ``delta`` evaluations before; the search stops when current / previous > ``factor`` and returns the
+    architecture of epoch e − every·(⌊window/2⌋ + delta), once that epoch is ≥ ``start_epoch``.
+    """
+
+    window: int = 5
+    delta: int = 4
+    factor: float = 1.3
+    start_epoch: int = 10
+
+    def __post_init__(self) -> None:
+        if min(self.window, self.delta) < 1 or self.factor <= 0 or self.start_epoch < 0:
+            raise ValueError(
+                "algo.darts_es needs window, delta >= 1, factor > 0, start_epoch >= 0; got "
+                f"{self.window}, {self.delta}, {self.factor}, {self.start_epoch}"
+            )
+
+    def local_averages(self, eigenvalues: Sequence[float]) -> list[float]:
+        """The list ``ev_local_avg`` after each evaluation (the first ⌈window/2⌉ − 1 evaluations add none)."""
+        first = math.ceil(self.window / 2)
+        return [
+            sum(eigenvalues[max(0, n - self.window) : n]) / min(n, self.window)
+            for n in range(first, len(eigenvalues) + 1)
+        ]
+
+    def check(self, epoch: int, eigenvalues: Sequence[float], every: int = 1) -> EarlyStop:
+        """The decision after the evaluation at ``epoch`` (the last of ``eigenvalues``, taken every ``every``
+        epochs); RobustDARTS never checks after the final epoch."""
+        target = epoch - every * (self.window // 2 + self.delta)
+        averages = self.local_averages(eigenvalues)
+        if len(eigenvalues) < math.ceil(self.window / 2) or target < self.start_epoch or len(averages) <= self.delta:
+            return EarlyStop(None, None)
+        previous = averages[-1 - self.delta]
+        ratio = averages[-1] / previous if previous else math.inf
+        return EarlyStop(ratio, target if ratio > self.factor else None)
