@@ -295,3 +295,9 @@ def test_cli_nb201_string_with_space_darts() -> None:
     proc = nasflat("info", "space=darts", f"arch={NB201_ARCH}")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "this looks like a NAS-Bench-201 arch string; use space=nb201" in proc.stderr.replace("\n", "")
+
+
+def test_unknown_command_prints_the_usage_line_verbatim():
+    """Square brackets of the usage text (`[key=value ...]`) are text, not console markup."""
+    r = nasflat("analyze", "foo")
+    assert r.returncode == 2 and "usage: nasflat <command> [key=value ...] [-m]" in r.stderr

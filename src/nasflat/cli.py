@@ -89,7 +89,9 @@ def _quote_arch(arg: str) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape  # messages quote user input and usage text such as `[key=value ...]`
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(code)
 
 
