@@ -302,9 +302,8 @@ class DartsSearch:
         self.total_steps, self.selection, self.patience = epochs, selection, patience
         self.derive_options = {"exclude_none": True} if derive_exclude_none else {}
         self.eval_images, self.eval_augment = eval_images, eval_augment
-        supernet = ctx.build_supernet(**({"aux_skip": True} if darts_minus else {}))
         self.core = Bilevel(
-            supernet,
+            ctx.build_supernet(**({"aux_skip": True} if darts_minus else {})),
             self.space.weight_shapes(),
             arch_grad=arch_grad or FirstOrder(),
             epochs=epochs,
