@@ -89,9 +89,9 @@ def test_val_loss_weights_batches_by_their_sizes():
     model, alphas, batches = tiny_problem(NB201Space(), images=8, size=8, C=4, N=1)
     model.eval()  # eval-mode BN: a batch's loss does not depend on how the images are grouped
     whole = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
-    split = val_loss(model, list(alphas), list(alphas.values()), batches, {})()
-    joined = val_loss(model, list(alphas), list(alphas.values()), [whole], {})()
-    assert float(split) == pytest.approx(float(joined), rel=1e-12)
+    split = val_loss(model, list(alphas), list(alphas.values()), batches, {})().detach()
+    joined = val_loss(model, list(alphas), list(alphas.values()), [whole], {})().detach()
+    assert split.item() == pytest.approx(joined.item(), rel=1e-12)
 
 
 def test_fixed_batches_are_a_seeded_draw_of_distinct_images():
