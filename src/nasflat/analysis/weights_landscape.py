@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nasflat.analysis.curvature import dominant_eigenvalue, hutchinson_trace, hvp_operator
-from nasflat.evaluators.flatness import noise_draws
+from nasflat.evaluators.flatness import noise_draws, perturbed_losses
 
 Tensors = list[torch.Tensor]
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -130,16 +130,12 @@ def flatness_losses(
 ) -> list[float]:
     """GeNAS's L_1..L_t: Gaussian noise on every parameter (cumulative increments σ_i − σ_{i−1} by default, drawn by
     the flatness evaluator's ``noise_draws``), GeNAS's batch-mean loss at each level; weights restored afterwards."""
-    draws = noise_draws(params, stds, seed, cumulative)
-    out = []
-    with moved(params) as origin, torch.no_grad():
-        for level in draws:
-            for p, w, dz in zip(params, origin, level):
-                if not cumulative:
-                    p.copy_(w)
-                p.add_(dz)
-            out.append(batch_mean(per_image(forward, *data, batch_size)[0]))
-    return out
+    return perturbed_losses(
+        params,
+        noise_draws(params, stds, seed, cumulative),
+        cumulative,
+        lambda: batch_mean(per_image(forward, *data, batch_size)[0]),
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ path). The supernet is perturbed in place and restored exactly, instead of deep-
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -66,6 +66,28 @@ def noise_draws(
         scale = s - prev if cumulative else s
         out.append([(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale).to(p.device) for p in params])
         prev = s
+    return out
+
+
+def perturbed_losses(
+    params: Sequence[torch.Tensor], draws: Sequence[Sequence[torch.Tensor]], cumulative: bool, loss: Callable[[], float]
+) -> list[float]:
+    """``loss()`` after adding each level of ``draws`` to ``params`` (on top of the previous level when cumulative,
+    else on the original weights); the original weights are restored afterwards, also on error."""
+    saved = [p.detach().clone() for p in params]
+    out = []
+    try:
+        for level in draws:
+            with torch.no_grad():
+                for p, w0, dz in zip(params, saved, level):
+                    if not cumulative:
+                        p.copy_(w0)
+                    p.add_(dz)
+            out.append(loss())
+    finally:
+        with torch.no_grad():
+            for p, w0 in zip(params, saved):
+                p.copy_(w0)
     return out
 
 
@@ -125,23 +147,12 @@ class FlatnessEvaluator(Evaluator):
         model = self.supernet
         self.data.recalibrate(model, arch)
         params = [p for _, p in model.named_parameters()]
-        draws = self._draws(params, arch)
-        saved = [p.detach().clone() for p in params]
-        out = []
-        try:
-            for level in draws:
-                with torch.no_grad():
-                    for p, w0, dz in zip(params, saved, level):
-                        if not self.cumulative:
-                            p.copy_(w0)
-                        p.add_(dz)
-                ce, _ = self.data.outputs(model, arch)
-                out.append(self.data.batch_mean_loss(ce))
-        finally:
-            with torch.no_grad():
-                for p, w0 in zip(params, saved):
-                    p.copy_(w0)
-        return out
+        return perturbed_losses(
+            params,
+            self._draws(params, arch),
+            self.cumulative,
+            lambda: self.data.batch_mean_loss(self.data.outputs(model, arch)[0]),
+        )
 
     def _draws(self, params: list[torch.Tensor], arch: Arch) -> list[list[torch.Tensor]]:
         if self.noise == "shared":
