@@ -9,20 +9,22 @@ skipped and counted. docs/analysis.md#architecture-space-landscape-analyze-lands
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-NUM_EDGES, NUM_OPS = 6, 5
+from nasflat.algorithms.arch_grad import neighborhood_sizes
+from nasflat.spaces.nb201 import EDGES, OPS
+
+NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
 RADII: tuple[int, ...] = (1, 2, 3)
 _PLACE = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)  # edge 0 is the most significant base-5 digit
 
 
 def neighbor_count(radius: int) -> int:
-    """Architectures at Hamming distance exactly ``radius`` in the full space: C(6, r)·4^r."""
-    return math.comb(NUM_EDGES, radius) * (NUM_OPS - 1) ** radius
+    """Architectures at Hamming distance exactly ``radius`` in the full space: C(6, r)·4^r (NA-DARTS's count)."""
+    return neighborhood_sizes(NUM_EDGES, NUM_OPS, radius)[-1] if radius else 1
 
 
 def shifts(radius: int) -> np.ndarray:
