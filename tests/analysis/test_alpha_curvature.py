@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from nasflat.analysis.alpha_curvature import AlphaCurvature, DartsES, fixed_batches, val_loss
+from nasflat.analysis.alpha_curvature import AlphaCurvature, DartsES, val_loss
 from nasflat.checkpoint import CheckpointStore
+from nasflat.data import fixed_batches
 from nasflat.phases import run_phase
 from nasflat.plots import curvature_curves, plot_alpha_curvature
 from nasflat.spaces.darts import DartsSpace

@@ -22,41 +22,9 @@ from torch import nn
 from nasflat import distributed
 from nasflat.algorithms.arch_grad import AlphaProblem
 from nasflat.analysis.curvature import dominant_eigenvalue, exact_hessian, hvp_operator, max_eigenvalue
-from nasflat.data import DeviceLoader, ImageSplit
+from nasflat.data import ImageSplit, fixed_batches
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def fixed_batches(
-    split: ImageSplit,
-    *,
-    images: int,
-    batch_size: int,
-    generator: torch.Generator,
-    mean: Sequence[float],
-    std: Sequence[float],
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> list[Batch]:
-    """``images`` distinct images of ``split`` drawn once by ``generator``, unaugmented, cut into batches.
-
-    The same images every epoch, so epoch-to-epoch changes of the eigenvalue come from (w, α), not from the data.
-    """
-    idx = torch.randperm(len(split), generator=generator)[: min(images, len(split))]
-    loader = DeviceLoader(
-        split.subset(idx),
-        batch_size=batch_size,
-        device=device,
-        mean=mean,
-        std=std,
-        train_augment=False,
-        crop_padding=0,
-        shuffle=False,
-        drop_last=False,
-        generator=generator,
-        dtype=dtype,
-    )
-    return list(loader)
 
 
 @dataclass(frozen=True)

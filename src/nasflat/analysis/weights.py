@@ -27,7 +27,7 @@ from nasflat.analysis.weights_landscape import (
 )
 from nasflat.analysis.weights_source import ModelSource
 from nasflat.context import SearchContext
-from nasflat.data import DeviceLoader
+from nasflat.data import fixed_batches
 from nasflat.evaluators.flatness import check_stds, flatness_from_losses
 from nasflat.evaluators.paths import PathData
 from nasflat.rng import Purpose, stream_seed
@@ -101,23 +101,19 @@ def subject(source: ModelSource, space: Any, ctx: SearchContext, bn_images: int)
 def images(ctx: SearchContext, split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed subset of ``split``: the first ``n`` of a seeded permutation (so smaller subsets nest), in index order,
     normalized without augmentation."""
-    data = ctx.data.splits[split]
     g = torch.Generator().manual_seed(stream_seed(seed, Purpose.WEIGHT_SUBSET, split))
-    idx = torch.randperm(len(data), generator=g)[:n].sort().values
-    loader = DeviceLoader(
-        data.subset(idx),
-        batch_size=len(idx),
-        device=ctx.hardware.torch_device,
+    (batch,) = fixed_batches(
+        ctx.data.splits[split],
+        images=n,
+        batch_size=n,
+        generator=g,
         mean=ctx.data.mean,
         std=ctx.data.std,
-        train_augment=False,
-        crop_padding=0,
-        shuffle=False,
-        drop_last=False,
-        generator=torch.Generator(),
+        device=ctx.hardware.torch_device,
         dtype=ctx.hardware.torch_dtype,
+        in_order=True,
     )
-    return next(iter(loader))
+    return batch
 
 
 def analyze(sub: Subject, ctx: SearchContext, cfg: WeightsConfig, seed: int) -> dict[str, Any]:

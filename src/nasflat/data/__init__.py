@@ -3,7 +3,7 @@
 from .check import DataReport, FileStatus, check_dataset
 from .datasets import NORMALIZATION, ImageDataset, ImageSplit, load_dataset, read_split_file
 from .digits import DIGITS_MEAN, DIGITS_STD
-from .loader import DeviceLoader, crop_flip, cutout_mask
+from .loader import DeviceLoader, crop_flip, cutout_mask, fixed_batches
 from .sources import DATASET_NAMES, SOURCES, DatasetFileError, DatasetNotFoundError
 from .splits import SPLIT_METHODS, SearchSplit, search_split
 from .unpickle import RestrictedUnpickler, UnsafePickleError, load_pickle
@@ -28,6 +28,7 @@ __all__ = [
     "check_dataset",
     "crop_flip",
     "cutout_mask",
+    "fixed_batches",
     "load_dataset",
     "load_pickle",
     "read_split_file",

@@ -180,3 +180,40 @@ class DeviceLoader:
         perm, params = self._draw(n, take, shuffle=True)
         pos = self._rank_positions(take, truncate=False)
         return self._batch(perm[pos], params[:, pos] if params is not None else None)
+
+
+def fixed_batches(
+    split: ImageSplit,
+    *,
+    images: int,
+    batch_size: int,
+    generator: torch.Generator,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    in_order: bool = False,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``images`` distinct images of ``split`` drawn once by ``generator``, unaugmented, cut into batches.
+
+    For measurements repeated on the same images (the α-Hessian every epoch, a weight landscape's grid points), so
+    that changes come from the model, not from the data. ``in_order``: the chosen images in index order (the first
+    n of one permutation, so smaller draws nest in larger ones).
+    """
+    idx = torch.randperm(len(split), generator=generator)[: min(images, len(split))]
+    if in_order:
+        idx = idx.sort().values
+    loader = DeviceLoader(
+        split.subset(idx),
+        batch_size=batch_size,
+        device=device,
+        mean=mean,
+        std=std,
+        train_augment=False,
+        crop_padding=0,
+        shuffle=False,
+        drop_last=False,
+        generator=generator,
+        dtype=dtype,
+    )
+    return list(loader)
