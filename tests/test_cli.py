@@ -151,7 +151,7 @@ def test_multirun_benchmark_random_search(tmp_path, nb201_csv):
 
 def test_info_darts_genotype(darts_genotypes):
     g = json.loads(darts_genotypes.read_text())["DARTS_V2"]
-    from nasflat.spaces.darts_genotype import from_json
+    from nasflat.spaces.darts.codec import from_json
 
     text = str(from_json(g))
     info = json.loads(nasflat("info", "space=darts", f"arch={text}", check=True).stdout)

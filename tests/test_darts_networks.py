@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from nasflat.flops import count_macs
-from nasflat.spaces import darts_genotype as dg
 from nasflat.spaces.darts import DartsSpace
-from nasflat.spaces.darts_networks import EvalCell, NetworkCIFAR, NetworkImageNet, build_network, drop_path
+from nasflat.spaces.darts import codec as dg
+from nasflat.spaces.darts.network import EvalCell, NetworkCIFAR, NetworkImageNet, build_network, drop_path
 from nasflat.spaces.ops import count_parameters
 
 # Exact counts of our networks (no auxiliary head), pinned against regressions. DARTS_V2's 3,349,342 is the number

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nasflat.spaces import darts_genotype as dg
 from nasflat.spaces.base import ArchFormatError
 from nasflat.spaces.darts import DartsSpace, DartsSupernet
-from nasflat.spaces.darts_genotype import Genotype
+from nasflat.spaces.darts import codec as dg
+from nasflat.spaces.darts.codec import Genotype
 
 # quark0's value type: its repr is the text researchers paste, so it is the reference for our printer.
 QuarkGenotype = collections.namedtuple("QuarkGenotype", "normal normal_concat reduce reduce_concat")

@@ -22,8 +22,8 @@ from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
 from nasflat.phases import run_phase
-from nasflat.spaces import darts_genotype as dg
 from nasflat.spaces.darts import DartsSpace
+from nasflat.spaces.darts import codec as dg
 from nasflat.spaces.nb201 import NB201Space
 from nasflat.tracking import Tracker
 

@@ -10,7 +10,7 @@ import pytest
 from nasflat import report
 from nasflat.info import describe
 from nasflat.spaces.darts import DartsSpace
-from nasflat.spaces.darts_genotype import parse_genotype
+from nasflat.spaces.darts.codec import parse_genotype
 from nasflat.spaces.nb201 import EDGES, NONE, NB201Space
 from nasflat.spaces.topology import cell_graph, depth, width
 

@@ -30,7 +30,7 @@ from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
 from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch, SearchSpace
-from nasflat.spaces.darts_genotype import spos_repair
+from nasflat.spaces.darts.codec import spos_repair
 
 Code = tuple[int, ...]
 

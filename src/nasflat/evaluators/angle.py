@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from nasflat.evaluators.base import Evaluator
-from nasflat.spaces import darts_genotype as dg
 from nasflat.spaces import nb201
 from nasflat.spaces.base import Arch
 from nasflat.spaces.darts import DartsSupernet
+from nasflat.spaces.darts import codec as dg
 from nasflat.spaces.ops import Identity
 
 _POOLS = (nn.AvgPool2d, nn.MaxPool2d)

@@ -29,7 +29,7 @@ class ArchFormatError(ValueError):
 # Each space's value module registers how to recognise its text form, so that a parse error can say "this is the
 # other space's format" without any space knowing the others. The error must know every space even when a run
 # imported only one, hence the module list.
-ARCH_FORMAT_MODULES: tuple[str, ...] = ("nasflat.spaces.nb201", "nasflat.spaces.darts_genotype")
+ARCH_FORMAT_MODULES: tuple[str, ...] = ("nasflat.spaces.nb201", "nasflat.spaces.darts.codec")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nasflat.spaces.darts_genotype import NUM_NODES, Genotype
+from nasflat.spaces.darts.codec import NUM_NODES, Genotype
 from nasflat.spaces.ops import (
     DilConv,
     FactorizedReduce,
