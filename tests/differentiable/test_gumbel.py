@@ -112,6 +112,28 @@ def test_straight_through_gradient_equals_official_on_a_fixed_sample(tau: float)
     torch.testing.assert_close(ours, (v - p * v.sum(-1, keepdim=True)) / tau, rtol=1e-10, atol=1e-14)
 
 
+def test_others_gradient_false_equals_autodl_nasnet_cell_gradient() -> None:
+    """AutoDL's NASNet-space MixedOp.forward_gdas is ``op_i(x) * w_i`` alone: the unsampled weights get no gradient."""
+    relax = Gumbel(others_gradient=False).bind(NB201)
+    g = torch.Generator().manual_seed(7)
+    ops = [torch.randn(3, 3, generator=g, dtype=torch.float64) for _ in range(5)]
+    x = torch.randn(3, generator=g, dtype=torch.float64)
+    target = torch.randn(6, 3, generator=g, dtype=torch.float64)
+
+    def loss_of(outs: list) -> torch.Tensor:
+        return sum(((o - target[e]) ** 2).sum() for e, o in enumerate(outs))
+
+    alpha = _alphas(NB201.shapes, seed=8)["cell"].requires_grad_()
+    m = relax.mixture({"cell": alpha}, generator=torch.Generator().manual_seed(3))
+    ours = torch.autograd.grad(loss_of(_official_cell(m.weights["cell"], m.index["cell"], ops, x)), alpha)[0]
+    alpha_ref = alpha.detach().clone().requires_grad_()
+    hard, index = _official_sample(alpha_ref, relax.tau, torch.Generator().manual_seed(3))
+    nasnet = [hard[e, index[e]] * (ops[int(index[e])] @ x) for e in range(6)]
+    official = torch.autograd.grad(loss_of(nasnet), alpha_ref, retain_graph=True)[0]
+    torch.testing.assert_close(ours, official, rtol=0, atol=1e-14)
+    assert not torch.allclose(ours, torch.autograd.grad(loss_of(_official_cell(hard, index, ops, x)), alpha_ref)[0])
+
+
 def test_tau_follows_autodl_linear_schedule() -> None:
     relax = Gumbel()
     assert relax.schedules() == {"tau": 10.0}
@@ -216,4 +238,4 @@ def test_supernet_runs_the_sampled_path_with_gdas_gradients(space_name: str) -> 
 def test_config_builds_the_official_defaults() -> None:
     relax = instantiate(OmegaConf.load(str(CONFIG)))
     assert isinstance(relax, Gumbel)
-    assert relax.describe() == {"name": "gumbel", "tau_max": 10.0, "tau_min": 0.1}
+    assert relax.describe() == {"name": "gumbel", "tau_max": 10.0, "tau_min": 0.1, "others_gradient": True}

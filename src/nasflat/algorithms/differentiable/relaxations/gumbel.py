@@ -3,7 +3,9 @@
 Per cell type, with g ~ Gumbel(0, 1) from the run's generator and temperature τ:
 ``h = softmax((log p + g) / τ)``, ``i = argmax h``, ``w = one_hot(i) - h.detach() + h`` (straight-through: the
 forward value is one-hot, the gradient is that of the soft sample). Only op i runs on each edge; the supernet adds
-the other weights as scalars so their gradient flows as in GDAS's cell. ``p = softmax(α)``, or the NA-DARTS
+the other weights as scalars so their gradient flows as in AutoDL's NB201 GDAS cell. ``others_gradient=False`` is
+AutoDL's NASNet/DARTS-space cell, which multiplies only the sampled op by its weight: the other weights are detached
+(same forward, no gradient through them). ``p = softmax(α)``, or the NA-DARTS
 transform of it. τ falls linearly from ``tau_max`` at the first epoch to ``tau_min`` at the last.
 """
 
@@ -40,7 +42,7 @@ class Gumbel(Relaxation):
     name = "gumbel"
     stochastic = True
 
-    def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1) -> None:
+    def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1, others_gradient: bool = True) -> None:
         if not 0 < tau_min <= tau_max:
             raise ValueError(
                 f"relaxation.tau_min={tau_min}, relaxation.tau_max={tau_max}: need 0 < tau_min <= tau_max "
@@ -48,6 +50,7 @@ class Gumbel(Relaxation):
             )
         self.tau_max, self.tau_min = float(tau_max), float(tau_min)
         self.tau = self.tau_max
+        self.others_gradient = bool(others_gradient)
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """τ_e = τ_max - (τ_max - τ_min) * e / (epochs - 1), e counted from 0 (τ_max for a one-epoch run)."""
@@ -66,6 +69,9 @@ class Gumbel(Relaxation):
         for c in self.cells:
             log_p = alphas[c].log_softmax(dim=-1) if transform is None else transform(alphas[c].softmax(dim=-1)).log()
             weights[c], index[c] = self._draw(c, log_p, generator)
+            if not self.others_gradient:
+                sampled = torch.zeros_like(weights[c], dtype=torch.bool).scatter_(-1, index[c].unsqueeze(-1), True)
+                weights[c] = torch.where(sampled, weights[c], weights[c].detach())
         return Mixture(weights=weights, index=index)
 
     def _draw(
@@ -82,4 +88,9 @@ class Gumbel(Relaxation):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "tau_max": self.tau_max, "tau_min": self.tau_min}
+        return {
+            "name": self.name,
+            "tau_max": self.tau_max,
+            "tau_min": self.tau_min,
+            "others_gradient": self.others_gradient,
+        }
