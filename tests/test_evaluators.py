@@ -16,7 +16,7 @@ from torch import nn
 
 from nasflat import distributed
 from nasflat.context import DataSpec, SearchContext
-from nasflat.evaluators.angle import AngleEvaluator, angle, darts_chains, path_vector
+from nasflat.evaluators.angle import AngleEvaluator, angle, path_vector
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.combined import AccFlatnessEvaluator, AngleFlatnessEvaluator
 from nasflat.evaluators.flatness import FlatnessEvaluator, check_stds, flatness_from_losses
@@ -25,7 +25,7 @@ from nasflat.evaluators.neighborhood import Neighborhood, NeighborhoodEvaluator
 from nasflat.evaluators.short_train import ShortTrainEvaluator
 from nasflat.evaluators.supernet import SupernetEvaluator
 from nasflat.hardware import rng_fork
-from nasflat.spaces.darts import DartsSpace
+from nasflat.spaces.darts import DartsSpace, DartsSupernet
 from nasflat.spaces.nb201 import NB201Arch, NB201Space
 
 ARCH = NB201Arch((3, 1, 2, 0, 3, 4))  # every op kind, one `none`
@@ -217,7 +217,7 @@ def test_angle_vector_follows_abs_chains():
     # only 3<-0 is not `none`: one chain; a pooling edge is a (C, 3, 3) kernel of 1/9
     v = path_vector(net, (0, 0, 0, 4, 0, 0))
     assert v.numel() == base + sum(9 * w for w in widths) and (v[:18] == 1 / 9).all()
-    assert len(darts_chains()) == 30
+    assert len(DartsSupernet.abs_chains()) == 30 and len(set(DartsSupernet.abs_chains())) == 30
     darts = DartsSpace()
     dnet = darts.supernet(10, C=4, layers=3, affine=True)
     g = darts.sample(np.random.default_rng(0))

@@ -137,7 +137,7 @@ def test_mutate_is_a_uniform_one_hop() -> None:
     assert min(counts.values()) > 400 - 5 * 20 and max(counts.values()) < 400 + 5 * 20  # ~5 sigma
     # AutoDL R-EA picks a node first: node 1's only edge changes a third of the time
     by_node = Counter(
-        next(e for e in range(6) if c[e] != a[e]) for c in (SPACE.mutate(a, rng, by_node=True) for _ in range(3000))
+        next(e for e in range(6) if c[e] != a[e]) for c in (SPACE.mutate(a, rng, scheme="by_node") for _ in range(3000))
     )
     assert abs(by_node[0] / 3000 - 1 / 3) < 0.04 and abs(by_node[5] / 3000 - 1 / 9) < 0.03
 

@@ -21,6 +21,7 @@ from nasflat.benchmarks.nb201 import (
     import_from_nats,
     write_table,
 )
+from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.nb201 import DATASET_CLASSES, NB201Arch, NB201Space, param_count
 
 SPACE = NB201Space()
@@ -70,7 +71,7 @@ def test_queries_are_consistent(table: NB201Table) -> None:
     a = NB201Arch.from_str(BEST_C10)
     r = table.row(a)
     assert table.archs[r] == a and table.index(a) == 6111 and table.index(list(a)) == 6111
-    acc = table.accuracies(a)
+    acc = table.entry(a)
     assert set(acc) == set(DATASETS) and all(set(v) == set(SPLITS) for v in acc.values())
     for d in DATASETS:
         for s in SPLITS:
@@ -80,6 +81,7 @@ def test_queries_are_consistent(table: NB201Table) -> None:
     assert acc["cifar10"]["valid"] != acc["cifar10"]["test"]
     assert table.naswot(a) == pytest.approx(6.745106)
     assert a in table and (0, 0, 0, 0, 0, 0) in table
+    assert table.covers(NB201Space()) and not table.covers(DartsSpace())
 
 
 def test_columns_are_read_only(table: NB201Table) -> None:

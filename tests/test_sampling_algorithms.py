@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from nasflat.algorithms.evolution import Encoding, Evolution
+from nasflat.algorithms.evolution import Evolution
 from nasflat.algorithms.random_search import RandomSearch
 from nasflat.algorithms.rea import RegularizedEvolution
 from nasflat.checkpoint import CheckpointStore
@@ -22,6 +22,7 @@ from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
 from nasflat.phases import run_phase
+from nasflat.spaces.base import IntEncoding
 from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.darts import codec as dg
 from nasflat.spaces.nb201 import NB201Space
@@ -114,15 +115,19 @@ def test_rea_ages_population_and_mutates_by_one_hop():
     # every child after the initial population is one hop from some member of the population at its birth
     for i in range(10, 60):
         assert any(space.distance(seen[i], p) == 1 for p in seen[i - 10 : i])
-    assert rea.by_node and rea.summary()["mutation"] == "by_node"
+    assert rea.mutation == "by_node" and rea.summary()["mutation"] == "by_node"  # auto: NB201's reference
     assert rea.best()[1] >= max(s for _, s in list(rea.history)[:10])
 
 
-def test_rea_by_node_is_nb201_only():
+def test_rea_mutation_is_what_the_space_offers():
     space = DartsSpace()
-    with pytest.raises(ValueError, match="by_node"):
+    with pytest.raises(ValueError, match=r"'by_node' is not offered by space darts.*uniform"):
         RegularizedEvolution(ctx_for(space), Smooth(space), mutation="by_node")
-    assert not RegularizedEvolution(ctx_for(space), Smooth(space)).by_node
+    assert RegularizedEvolution(ctx_for(space), Smooth(space)).mutation == "uniform"
+    nb201 = NB201Space()
+    assert RegularizedEvolution(ctx_for(nb201), Smooth(nb201), mutation="uniform").summary()["mutation"] == "uniform"
+    with pytest.raises(ValueError, match="'by_node' is not offered by space 'darts'; choose one of uniform"):
+        space.mutate(space.sample(np.random.default_rng(0)), np.random.default_rng(0), scheme="by_node")
 
 
 def test_rea_finds_better_than_random_on_a_smooth_landscape():
@@ -175,9 +180,10 @@ def test_evolution_mutates_only_the_normal_cell_by_default():
 
 def test_evolution_nb201_port_and_encoding_errors():
     space = NB201Space()
-    assert Encoding.of(space) == Encoding(6, 5, ((0, 6),), repair=False)
-    with pytest.raises(ValueError, match="darts8"):
-        Encoding.of(DartsSpace("darts7"))
+    assert space.encoding() == IntEncoding(6, 5, ((0, 6),), repair=None)
+    assert DartsSpace().encoding() == IntEncoding(28, 8, ((0, 14), (14, 28)), repair=dg.spos_repair)
+    with pytest.raises(ValueError, match="op_set=darts8; got op_set='darts7'"):
+        Evolution(ctx_for(DartsSpace("darts7")), Smooth(space))
     ev = Evolution(ctx_for(space), Smooth(space), generations=5, population=20, select=5, mutations=8, crossovers=8)
     run_all(ev)
     assert ev.best()[1] >= max(s for _, s, g in ev.history if g == 0)

@@ -28,7 +28,6 @@ from nasflat.tracking import Tracker
 from nasflat.train import RetrainConfig, Retrainer, evaluate
 
 RESULTS = "results.json"
-NB201_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
 
 @dataclass
@@ -51,7 +50,7 @@ class RunPlan:
     supernet_trainer: Callable[..., Any] | None = None  # factory(ctx) -> SupernetTrainer
     retrain: RetrainConfig | None = None
     arch: Arch | None = None  # given for `nasflat retrain`
-    table: Any = None
+    table: Any = None  # a benchmark table (``covers(space)``, ``entry(arch)``); ignored for a space it does not cover
     supernet_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,11 +82,10 @@ def _needs_supernet(factory: Callable[..., Any] | None) -> bool:
     return _flag(factory, "needs_supernet")
 
 
-def benchmark_entry(table: Any, arch: Arch) -> dict[str, dict[str, float]] | None:
-    """NB201 valid/test accuracy of ``arch`` on all three datasets, or None without a table."""
-    if table is None:
-        return None
-    return {d: {s: table.query(arch, d, s) for s in ("valid", "test")} for d in NB201_DATASETS}
+def table_for(space: SearchSpace, table: Any) -> Any:
+    """``table`` if it holds ``space``'s architectures, else None: a table configured globally (e.g. through
+    NASFLAT_NB201_TABLE) is simply unused by a space it does not cover."""
+    return table if table is not None and table.covers(space) else None
 
 
 def _write(path: Path, text: str) -> None:
@@ -106,12 +104,13 @@ def run(plan: RunPlan) -> dict[str, Any]:
         return results
 
     t_start = time.perf_counter()
+    table = table_for(plan.space, plan.table)
     ctx = SearchContext(
         space=plan.space,
         seed=plan.seed,
         hardware=plan.hardware,
         data_spec=plan.data.with_default_split(official_split(plan.algo)),  # an explicit split_method wins
-        table=plan.table,
+        table=table,
         reporter=plan.tracker,
         supernet_options=plan.supernet_options,
     )
@@ -134,7 +133,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
         "param_free_ops": plan.space.param_free_ops(arch),
         "topology": plan.space.topology(arch),  # docs/analysis.md#cell-topology-width-and-depth
     }
-    results["benchmark"] = benchmark_entry(plan.table, arch) if plan.space_name == "nb201" else None
+    results["benchmark"] = table.entry(arch) if table is not None else None
 
     results["retrain"] = _retrain(plan, ctx, arch) if plan.retrain is not None else None
     if ctx.data_loaded:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-NB201_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+from nasflat.spaces.nb201.codec import DATASETS
+
 Result = dict[str, Any]
 
 
@@ -78,10 +79,10 @@ def epoch_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, 
 
     Returns ``{dataset: {label: [curve per run]}}`` read from each run's metrics.jsonl (phase ``search``).
     """
-    curves: dict[str, dict[str, list[list[float]]]] = {d: defaultdict(list) for d in NB201_DATASETS}
+    curves: dict[str, dict[str, list[list[float]]]] = {d: defaultdict(list) for d in DATASETS}
     for r, label in zip(results, labels):
         by_step = search_rows(r)
-        for d in NB201_DATASETS:
+        for d in DATASETS:
             key = f"bench_test_acc_{d}"
             curve = [float(by_step[s][key]) for s in sorted(by_step) if key in by_step[s]]
             if curve:

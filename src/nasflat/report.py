@@ -16,7 +16,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-NB201 = (("cifar10", "C10"), ("cifar100", "C100"), ("imagenet16_120", "IN16"))
+from nasflat.spaces.nb201.codec import DATASET_LABELS
+
+NB201 = tuple(DATASET_LABELS.items())  # (dataset, column label)
 
 
 def find_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:

@@ -7,19 +7,18 @@ probability ``mutation_prob``), ``crossovers`` children (two uniform top-k paren
 probability 1/2), and random candidates for the rest. Children are repaired (DARTS: SPOS's rule, each node keeps
 exactly two non-``none`` inputs) and must be new: a candidate is never scored twice. The answer is the top-1.
 
-Encodings: DARTS = GeNAS's 28 ints (14 normal + 14 reduce edges, op index into the 8 ops, 0 = no edge). By
-default only the normal cell mutates, as the official code (its loop covers positions 0..13); ``mutate_cells=all``
-mutates both. NB201 = the 6 edge ops, no repair (every code is valid) — a faithful port of the algorithm to NB201,
-which GeNAS did not release. Defaults are the official ones: 20 generations x 50, top-10, 25 + 25, p = 0.1
-(1,000 candidates). As in the official loops, mutation retries until it has its children (at most 100 tries per
-child here) and crossover gives up after 10 * (crossovers + 1) tries.
+Encodings (``space.encoding()``): DARTS = GeNAS's 28 ints (14 normal + 14 reduce edges, op index into the 8 ops,
+0 = no edge). By default only the normal cell mutates, as the official code (its loop covers positions 0..13);
+``mutate_cells=all`` mutates both. NB201 = the 6 edge ops, no repair (every code is valid) — a faithful port of the
+algorithm to NB201, which GeNAS did not release. Defaults are the official ones: 20 generations x 50, top-10,
+25 + 25, p = 0.1 (1,000 candidates). As in the official loops, mutation retries until it has its children (at most
+100 tries per child here) and crossover gives up after 10 * (crossovers + 1) tries.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -29,31 +28,9 @@ from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
 from nasflat.rng import Purpose
-from nasflat.spaces.base import Arch, SearchSpace
-from nasflat.spaces.darts.codec import spos_repair
+from nasflat.spaces.base import Arch, IntEncoding, SearchSpace
 
 Code = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """The integer code of a space: its length, op count, cell slices and whether cells need SPOS's repair."""
-
-    length: int
-    num_ops: int
-    cells: tuple[tuple[int, int], ...]
-    repair: bool
-
-    @classmethod
-    def of(cls, space: SearchSpace) -> Encoding:
-        if space.name == "nb201":
-            return cls(6, len(space.ops), ((0, 6),), repair=False)
-        if space.name == "darts" and getattr(space, "op_set", None) == "darts8":
-            return cls(28, 8, ((0, 14), (14, 28)), repair=True)
-        raise ValueError(
-            f"the GeNAS evolution works on the NB201 6-int and DARTS 28-int (op_set=darts8) encodings; got space "
-            f"{space.name!r}" + (f" with op_set={space.op_set!r}" if hasattr(space, "op_set") else "")
-        )
 
 
 class Evolution:
@@ -88,7 +65,7 @@ class Evolution:
         if mutate_cells not in ("normal", "all"):
             raise ValueError(f"algo.mutate_cells={mutate_cells!r}: expected 'normal' (official) or 'all'")
         self.space: SearchSpace = ctx.space
-        self.code = Encoding.of(self.space)
+        self.code: IntEncoding = self.space.encoding()  # refuses a space without a GA code, naming it
         if neighborhood is not None:
             evaluator = neighborhood.wrap(evaluator, seed=ctx.seed)
         self.evaluator, self.neighborhood = evaluator, neighborhood
@@ -110,9 +87,9 @@ class Evolution:
         return self.space.validate(list(code))
 
     def _repair(self, code: list[int]) -> Code:
-        if self.code.repair:
+        if self.code.repair is not None:
             for a, b in self.code.cells:
-                code[a:b] = spos_repair(code[a:b], self.rng, self.code.num_ops)
+                code[a:b] = self.code.repair(code[a:b], self.rng, self.code.num_ops)
         return tuple(int(v) for v in code)
 
     def _random(self) -> Code:

@@ -3,10 +3,11 @@ and NA-REA (the same with a neighborhood-aggregating scorer, ``neighborhood=...`
 
 Fill a population of ``population`` random architectures; then each cycle draws ``sample_size`` members uniformly
 *with replacement*, mutates the best of them (first on ties) by one hop, scores the child, appends it and removes the
-oldest member. The answer is the best architecture ever scored. NB201 defaults: population 10, sample size 10; the
-mutation picks a random node, then one of its input edges, then a different op (``mutation=by_node``, AutoDL's
-operator; ``uniform`` draws uniformly over the 1-hop neighbors). R-EA's simulated time budget is replaced by a budget
-in candidates or evaluations (``algorithms.budgeted``).
+oldest member. The answer is the best architecture ever scored. NB201 defaults: population 10, sample size 10.
+``mutation=auto`` uses the space's reference operator (``space.reference_mutation``; NB201: AutoDL's ``by_node``,
+a random node, then one of its input edges, then a different op); ``uniform`` draws uniformly over the 1-hop
+neighbors; a space lists what it offers in ``space.mutation_schemes``. R-EA's simulated time budget is replaced by
+a budget in candidates or evaluations (``algorithms.budgeted``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.evaluators.neighborhood import Neighborhood
 from nasflat.spaces.base import Arch
-
-MUTATIONS = ("auto", "by_node", "uniform")
 
 
 class RegularizedEvolution(BudgetedSearch):
@@ -38,19 +37,20 @@ class RegularizedEvolution(BudgetedSearch):
         budget_unit: Literal["candidates", "evaluations"] = "candidates",
         population: int = 10,
         sample_size: int = 10,
-        mutation: Literal["auto", "by_node", "uniform"] = "auto",
+        mutation: Literal["auto", "uniform", "by_node"] = "auto",  # any scheme a space offers; checked below
         neighborhood: Neighborhood | None = None,
     ) -> None:
         super().__init__(ctx, evaluator, budget=budget, chunk=chunk, budget_unit=budget_unit, neighborhood=neighborhood)
         if population < 1 or sample_size < 1:
             raise ValueError(f"algo.population and algo.sample_size must be >= 1, got {population}, {sample_size}")
-        if mutation not in MUTATIONS:
-            raise ValueError(f"algo.mutation={mutation!r}: expected one of {', '.join(MUTATIONS)}")
-        if mutation == "by_node" and self.space.name != "nb201":
-            raise ValueError("algo.mutation=by_node is AutoDL's NB201 operator; use auto or uniform for this space")
+        offered = self.space.mutation_schemes
+        if mutation != "auto" and mutation not in offered:
+            raise ValueError(
+                f"algo.mutation={mutation!r} is not offered by space {self.space.name}; choose auto (the space's "
+                f"reference, {self.space.reference_mutation}) or one of {', '.join(offered)}"
+            )
         self.population_size, self.sample_size = population, sample_size
-        self.mutation = mutation
-        self.by_node = mutation == "by_node" or (mutation == "auto" and self.space.name == "nb201")
+        self.mutation = self.space.reference_mutation if mutation == "auto" else mutation
         self.population: deque[tuple[Arch, float]] = deque()
 
     def propose(self, n: int) -> list[Arch]:
@@ -59,8 +59,7 @@ class RegularizedEvolution(BudgetedSearch):
         members = list(self.population)
         sample = [members[int(self.rng.integers(len(members)))] for _ in range(self.sample_size)]
         parent = max(sample, key=lambda m: m[1])[0]
-        kwargs = {"by_node": True} if self.by_node else {}
-        return [self.space.mutate(parent, self.rng, **kwargs)]
+        return [self.space.mutate(parent, self.rng, scheme=self.mutation)]
 
     def observe(self, arch: Arch, score: float) -> None:
         super().observe(arch, score)
@@ -73,7 +72,7 @@ class RegularizedEvolution(BudgetedSearch):
             **super().summary(),
             "population": self.population_size,
             "sample_size": self.sample_size,
-            "mutation": "by_node" if self.by_node else "uniform",
+            "mutation": self.mutation,
         }
 
     def extra_state(self) -> dict[str, Any]:

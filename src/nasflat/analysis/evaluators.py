@@ -28,6 +28,7 @@ from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.rundir import differences
 from nasflat.spaces.base import Arch, SearchSpace
+from nasflat.spaces.nb201 import Dataset
 from nasflat.tracking import Tracker
 
 Key = tuple[int, int | None, str]  # (supernet seed, supernet epoch or None for supernet-free evaluators, evaluator)
@@ -45,7 +46,7 @@ class StudyConfig:
     seeds: list[int] | None = field(default_factory=lambda: [0, 1, 2])  # None: the seeds of supernet_from's runs
     epochs_to_compare: list[int] = field(default_factory=list)  # earlier supernet epochs scored too (final always)
     truth_split: Literal["valid", "test"] = "test"
-    truth_dataset: Literal["cifar10", "cifar100", "imagenet16_120"] | None = None  # None: the study's dataset
+    truth_dataset: Dataset | None = None  # None: the study's dataset
     top_k: list[int] = field(default_factory=lambda: [10, 20])
     supernet_from: list[str] = field(default_factory=list)  # finished `nasflat search` run dirs, one per seed
     chunk: int = 25  # architectures per checkpointed scoring step

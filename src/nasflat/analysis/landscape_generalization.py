@@ -18,8 +18,7 @@ import numpy as np
 
 from nasflat.analysis.landscape import ArchGrid, descending, neighborhood_mean
 from nasflat.analysis.rank import kendall_tau, spearman_rho, top_k_precision
-
-DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+from nasflat.spaces.nb201 import DATASETS
 
 
 @dataclass(frozen=True)

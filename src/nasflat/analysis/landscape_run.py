@@ -18,9 +18,7 @@ from nasflat.analysis.landscape_clusters import clustering
 from nasflat.analysis.landscape_generalization import selections, topology_correlations
 from nasflat.analysis.landscape_paths import A2M_PAIRS, Barrier, barrier, pairwise_barriers
 from nasflat.analysis.rank import kendall_tau
-from nasflat.spaces.nb201 import NB201Space, unique_str
-
-Dataset = Literal["cifar10", "cifar100", "imagenet16_120"]
+from nasflat.spaces.nb201 import Dataset, NB201Space, unique_str
 
 
 @dataclass(frozen=True)

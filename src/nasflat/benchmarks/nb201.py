@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from nasflat.spaces.base import ArchFormatError
-from nasflat.spaces.nb201 import OPS, NB201Arch, NB201Space, unique_str
+from nasflat.spaces.base import ArchFormatError, SearchSpace
+from nasflat.spaces.nb201 import DATASETS, OPS, NB201Arch, NB201Space, unique_str
 
-DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16_120")
 SPLITS: tuple[str, ...] = ("valid", "test")
 _PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "imagenet16"}
 ACC_COLUMNS: dict[tuple[str, str], str] = {(d, s): f"{_PREFIX[d]}_{s}_acc" for d in DATASETS for s in SPLITS}
@@ -73,6 +72,8 @@ def check_dataset_split(dataset: str, split: str | None = None) -> None:
 
 class NB201Table:
     """All NB201 architectures as numpy columns aligned with ``archs`` (row order of the file)."""
+
+    space = NB201Space  # the space whose architectures the table holds (see ``covers``)
 
     def __init__(
         self,
@@ -151,7 +152,14 @@ class NB201Table:
         check_dataset_split(dataset, split)
         return float(self._acc[(dataset, split)][self.row(arch)])
 
-    def accuracies(self, arch: Any) -> dict[str, dict[str, float]]:
+    @classmethod
+    def covers(cls, space: SearchSpace) -> bool:
+        """Whether ``space``'s architectures are this table's (a table configured for another space is unused)."""
+        return isinstance(space, cls.space)
+
+    def entry(self, arch: Any) -> dict[str, dict[str, float]]:
+        """``{dataset: {"valid": acc, "test": acc}}`` (percent) on every benchmark dataset: what results.json and
+        ``nasflat info`` record for an architecture."""
         r = self.row(arch)
         return {d: {s: float(self._acc[(d, s)][r]) for s in SPLITS} for d in DATASETS}
 

@@ -11,6 +11,7 @@ from nasflat.context import SearchContext
 from nasflat.evaluators.base import Evaluator
 from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch
+from nasflat.spaces.nb201 import Dataset
 
 
 class BenchmarkEvaluator(Evaluator):
@@ -27,19 +28,18 @@ class BenchmarkEvaluator(Evaluator):
         self,
         ctx: SearchContext,
         *,
-        dataset: Literal["cifar10", "cifar100", "imagenet16_120"] = "cifar10",
+        dataset: Dataset = "cifar10",
         split: Literal["valid", "test"] = "valid",
         noise_std: float = 0.0,
         noise_seed: int | None = None,
     ) -> None:
         space, table = ctx.space, ctx.table
         super().__init__(space)
-        if space.name != "nb201":
-            raise ValueError(f"evaluator=benchmark needs space=nb201 (the tabular benchmark); got space={space.name}")
-        if table is None:
+        if table is None or not table.covers(space):
             raise ValueError(
-                "evaluator=benchmark needs the NB201 table: set benchmark.nb201_table=PATH (or the env var "
-                "NASFLAT_NB201_TABLE); build one with `nasflat bench import` (see README, 'NB201 table')"
+                f"evaluator=benchmark needs a tabular benchmark of space={space.name}; only NB201 has one: use "
+                "space=nb201 and set benchmark.nb201_table=PATH (or the env var NASFLAT_NB201_TABLE); build one with "
+                "`nasflat bench import` (see README, 'NB201 table')"
             )
         table.column(dataset, split)  # raises for unknown dataset/split names
         if noise_std < 0:

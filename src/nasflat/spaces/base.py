@@ -2,7 +2,9 @@
 
 An architecture is an immutable, hashable value in the format researchers already paste (an NB201 arch string,
 a DARTS ``Genotype(...)``). A space builds one supernet whose ``forward(x, choice)`` takes either per-edge op
-weights (a dict of ``E x K`` tensors -> differentiable mixture) or an architecture value (only that path runs).
+weights (a dict of ``E x K`` tensors or a ``Mixture`` -> differentiable mixture) or an architecture value (only that
+path runs). Algorithms, evaluators and the pipeline reach space-specific knowledge only through this contract (and
+the supernet's ``path_parameters``, the benchmark table's ``entry``), never by testing a space's name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from nasflat.spaces.ops import Identity
 
 Arch = Hashable
 Weights = Mapping[str, torch.Tensor]
@@ -78,11 +82,35 @@ def arch_usage() -> str:
     return "\n".join(lines)
 
 
+# ---- the integer code evolution works on ------------------------------------------------------------------------
+Repair = Callable[[list[int], np.random.Generator, int], list[int]]
+
+
+@dataclass(frozen=True)
+class IntEncoding:
+    """A space's flat integer code (``SearchSpace.encode``) as a genetic algorithm sees it.
+
+    ``length`` positions, each an op index in ``0..num_ops-1``; ``cells`` are the ``(start, stop)`` slices of the
+    cell types (the first is the one GeNAS mutates by default); ``repair(cell_code, rng, num_ops)``, when set, makes
+    a cell's slice valid again after mutation or crossover (DARTS: SPOS's two-inputs-per-node rule). Every code
+    the GA produces must be accepted by ``space.validate``.
+    """
+
+    length: int
+    num_ops: int
+    cells: tuple[tuple[int, int], ...]
+    repair: Repair | None = None
+
+
 class SearchSpace(ABC):
     """Sample / mutate / neighbors / encode / build: the seam between algorithms and a cell space."""
 
     name: str
     ops: tuple[str, ...]
+    # The 1-hop mutation operators ``mutate(..., scheme=)`` offers; ``reference_mutation`` is the one the space's
+    # reference evolution uses (what R-EA's ``mutation=auto`` picks).
+    mutation_schemes: tuple[str, ...] = ("uniform",)
+    reference_mutation: str = "uniform"
 
     # ---- architecture values -------------------------------------------------------------------------------
     @abstractmethod
@@ -102,8 +130,17 @@ class SearchSpace(ABC):
         """A uniformly random architecture (the space's sampling rule, e.g. SPOS repair for DARTS)."""
 
     @abstractmethod
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        """A uniformly random 1-hop neighbor."""
+    def mutate(self, arch: Arch, rng: np.random.Generator, scheme: str = "uniform") -> Arch:
+        """A random 1-hop neighbor; ``uniform``: uniformly over them (other schemes: ``mutation_schemes``)."""
+
+    def check_mutation(self, scheme: str) -> str:
+        """``scheme`` if this space offers it, else ValueError naming the ones it does."""
+        if scheme not in self.mutation_schemes:
+            raise ValueError(
+                f"mutation scheme {scheme!r} is not offered by space {self.name!r}; choose one of "
+                f"{', '.join(self.mutation_schemes)}"
+            )
+        return scheme
 
     @abstractmethod
     def neighbors(self, arch: Arch, radius: int = 1) -> list[Arch]:
@@ -125,10 +162,19 @@ class SearchSpace(ABC):
         """A flat integer encoding (op indices) used by evolution and for logging."""
         raise ArchFormatError(f"space {self.name!r} has no integer encoding")
 
+    def encoding(self) -> IntEncoding:
+        """The layout of ``encode``'s code for genetic operators (GeNAS evolution); ``validate`` decodes it."""
+        raise ValueError(f"space {self.name!r} has no integer encoding for evolution; use algo=rea or algo=rs")
+
     # ---- continuous relaxation ---------------------------------------------------------------------------------
     @abstractmethod
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         """Shapes of the per-edge op weights the supernet accepts, e.g. ``{"cell": (6, 5)}``."""
+
+    def incoming_edges(self) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """Per cell type, per intermediate node, the indices of the edges entering it (PC-DARTS's edge
+        normalization is a softmax over each such group)."""
+        raise NotImplementedError(f"space {self.name!r} does not declare its cells' incoming edges")
 
     @abstractmethod
     def derive(self, weights: Weights, **options: Any) -> Arch:
@@ -150,7 +196,9 @@ class SearchSpace(ABC):
     # ---- networks -----------------------------------------------------------------------------------------
     @abstractmethod
     def supernet(self, num_classes: int, **options: Any) -> nn.Module:
-        """One weight-sharing network: ``forward(x, weights_or_arch) -> logits``."""
+        """One weight-sharing network: ``forward(x, mixture_or_arch) -> logits`` (options include
+        ``partial_channels`` and ``aux_skip``), with ``path_parameters(arch) -> list[Tensor]``: the detached pieces
+        of ABS's weight vector of ``arch``'s path (docs/methods.md#angle)."""
 
     @abstractmethod
     def network(self, arch: Arch, num_classes: int, **options: Any) -> nn.Module:
@@ -159,6 +207,27 @@ class SearchSpace(ABC):
     @abstractmethod
     def describe(self, arch: Arch) -> dict[str, Any]:
         """A JSON-ready cell summary for ``nasflat info``."""
+
+
+# ---- ABS's path vector pieces (supernet.path_parameters) --------------------------------------------------------
+_POOLS = (nn.AvgPool2d, nn.MaxPool2d)
+
+
+def flat_parameters(module: nn.Module) -> list[torch.Tensor]:
+    """The module's parameters, detached and flattened, in registration order."""
+    return [p.detach().reshape(-1) for p in module.parameters()]
+
+
+def abs_op_vector(op: nn.Module, channels: int, like: torch.Tensor) -> torch.Tensor:
+    """An op's parameters, with ABS's constants for the parameter-free parts (pool: a (C, 3, 3) kernel of 1/9 in
+    front; identity: eye(C) appended); docs/methods.md#angle."""
+    parts = flat_parameters(op)
+    first = op[0] if isinstance(op, nn.Sequential) and len(op) else op
+    if isinstance(first, _POOLS):
+        parts.insert(0, torch.full((channels * 9,), 1.0 / 9.0, dtype=like.dtype, device=like.device))
+    elif isinstance(op, Identity):
+        parts.append(torch.eye(channels, dtype=like.dtype, device=like.device).reshape(-1))
+    return torch.cat(parts) if parts else like.new_zeros(0)
 
 
 def unique(archs: Iterable[Arch], key: Any = None) -> list[Arch]:

@@ -80,6 +80,24 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
+class NoiseOp(nn.Module):
+    """RobustDARTS's ``noise`` op (its space S4): fresh N(mean, std²) samples shaped like the input, subsampled by
+    the stride, drawn from torch's default generator of the input's device.
+
+    It behaves the same in training and evaluation mode (RobustDARTS draws in both), ignores the input's values and
+    passes no gradient back to it: the op is a pure distraction the search should learn to avoid.
+    """
+
+    def __init__(self, stride: int, mean: float = 0.0, std: float = 1.0) -> None:
+        super().__init__()
+        self.stride, self.mean, self.std = stride, mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return torch.empty(x.shape, dtype=x.dtype, device=x.device).normal_(self.mean, self.std)
+
+
 class FactorizedReduce(nn.Module):
     """Stride-2 skip: ReLU, two 1x1 stride-2 convs on x and x shifted by one pixel, concat, BN."""
 
@@ -108,3 +126,10 @@ def max_pool(stride: int) -> nn.MaxPool2d:
 def count_parameters(model: nn.Module, exclude: str = "auxiliary") -> int:
     """Trainable parameters, skipping names containing ``exclude`` (DARTS counts without the auxiliary head)."""
     return sum(p.numel() for n, p in model.named_parameters() if not (exclude and exclude in n))
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle, as PC-DARTS mixes an edge's processed and bypassed channels: channel
+    ``g * (C / groups) + j`` moves to ``j * groups + g``."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)

@@ -19,9 +19,11 @@ key to compare, cache or de-duplicate with. Isomorphisms that relabel intermedia
 **Neighborhood.** One move, in one cell (normal or reduce), either (a) replaces the op of one kept edge by another
 non-``none`` op (6 choices), or (b) moves one kept edge, with its op, to another input of the same node that the
 node's other edge does not use (node k: k-2 choices). Every genotype has exactly 2 * (12+14+16+18) = 120 one-move
-results, all distinct. Radius ``r`` = the architectures whose shortest move distance is exactly ``r`` (reachable by
-``r`` moves minus those reachable by fewer, compared by ``canonical``), found breadth first in a deterministic order;
-results keep the listing order of the genotype they came from.
+results, all distinct. With per-edge op sets (RobustDARTS's S1–S4, ``choices``) (a) picks among the edge's other
+non-``none`` ops and (b) only targets inputs whose edge offers the op. Radius ``r`` = the architectures whose
+shortest move distance is exactly ``r`` (reachable by ``r`` moves minus those reachable by fewer, compared by
+``canonical``), found breadth first in a deterministic order; results keep the listing order of the genotype they
+came from.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ DARTS8_OPS: tuple[str, ...] = (
     "dil_conv_5x5",
 )
 DARTS7_OPS: tuple[str, ...] = DARTS8_OPS[1:]  # A²M's variant: `none` removed, order kept
-OP_SETS: dict[str, tuple[str, ...]] = {"darts8": DARTS8_OPS, "darts7": DARTS7_OPS}
-CHOOSABLE_OPS: tuple[str, ...] = DARTS7_OPS  # ops a genotype may contain (never `none`)
-PARAM_FREE_OPS: frozenset[str] = frozenset({"none", "max_pool_3x3", "avg_pool_3x3", "skip_connect"})
+CHOOSABLE_OPS: tuple[str, ...] = DARTS7_OPS  # the non-`none` ops of darts8/darts7 (what their moves change to)
+# every op a Genotype may name: RobustDARTS's S4 adds `noise`; which ops an edge offers is the op set's business
+GENOTYPE_OPS: tuple[str, ...] = (*CHOOSABLE_OPS, "noise")
+PARAM_FREE_OPS: frozenset[str] = frozenset({"none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "noise"})
 
 NUM_NODES = 4  # intermediate nodes 2..5
 NUM_EDGES = 14
@@ -63,6 +66,19 @@ SPACE = "darts"  # DartsSpace.name: the space=... these values belong to
 _GENOTYPE_START = re.compile(r"([A-Za-z_]\w*\.)*Genotype\s*\(")
 Pair = tuple[str, int]
 Cell = tuple[Pair, ...]
+# per edge of one cell type (14 entries), the ops it offers: op index k on edge e means edge_ops[e][k]
+EdgeOps = Sequence[Sequence[str]]
+# per cell type, per edge, the ops a genotype may put there (the non-`none` ones)
+EdgeChoices = Mapping[str, EdgeOps]
+
+
+def __getattr__(name: str) -> Any:
+    """``codec.OP_SETS`` moved to ``op_sets`` (with S1–S4); the old import keeps working."""
+    if name == "OP_SETS":
+        from nasflat.spaces.darts.op_sets import OP_SETS
+
+        return OP_SETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def edge_index(node: int, inp: int) -> int:
@@ -146,10 +162,10 @@ def _check_cell(cell: str, pairs: Any) -> Cell:
         if op == "none":
             raise ArchFormatError(
                 f"{where}: 'none' cannot be a chosen op (every node has exactly two non-'none' inputs); "
-                f"valid ops: {', '.join(CHOOSABLE_OPS)}"
+                f"valid ops: {', '.join(GENOTYPE_OPS)}"
             )
-        if op not in CHOOSABLE_OPS:
-            raise ArchFormatError(f"{where}: unknown op {op!r}; valid ops: {', '.join(CHOOSABLE_OPS)}")
+        if op not in GENOTYPE_OPS:
+            raise ArchFormatError(f"{where}: unknown op {op!r}; valid ops: {', '.join(GENOTYPE_OPS)}")
         try:
             if isinstance(inp, bool):
                 raise TypeError
@@ -396,6 +412,8 @@ def decode_genas(code: Sequence[int]) -> Genotype:
 def cell_to_dense(pairs: Cell) -> list[int]:
     dense = [0] * NUM_EDGES
     for slot, (op, j) in enumerate(pairs):
+        if op not in DARTS8_OPS:
+            raise ArchFormatError(f"{op!r} has no GeNAS index (the 28-int encoding covers the 8 DARTS ops only)")
         dense[edge_index(2 + slot // 2, j)] = DARTS8_OPS.index(op)
     return dense
 
@@ -449,56 +467,89 @@ def sample_darts8(rng: np.random.Generator) -> Genotype:
     return decode_genas(cells[0] + cells[1])
 
 
-def sample_darts7(rng: np.random.Generator) -> Genotype:
-    """Per node: two distinct inputs uniformly, and a uniform op (of 7) on each (inputs listed ascending)."""
+def sample_per_node(rng: np.random.Generator, choices: EdgeChoices | None = None) -> Genotype:
+    """Per node: two distinct inputs uniformly, and a uniform op of each chosen edge (inputs listed ascending).
+
+    ``choices`` gives each edge's non-``none`` ops (RobustDARTS's S1–S4); None = the 7 DARTS ops everywhere (darts7).
+    """
     cells = []
-    for _ in CELLS:
+    for cell in CELLS:
         pairs: list[Pair] = []
         for node in range(2, 2 + NUM_NODES):
-            inputs = sorted(int(j) for j in rng.choice(node, size=2, replace=False))
-            pairs += [(DARTS7_OPS[int(rng.integers(len(DARTS7_OPS)))], j) for j in inputs]
+            for j in sorted(int(j) for j in rng.choice(node, size=2, replace=False)):
+                ops = CHOOSABLE_OPS if choices is None else choices[cell][edge_index(node, j)]
+                pairs.append((ops[int(rng.integers(len(ops)))], j))
         cells.append(tuple(pairs))
     return Genotype._trusted(cells[0], FULL_CONCAT, cells[1], FULL_CONCAT)
 
 
-def derive_cell(weights: torch.Tensor | np.ndarray, ops: Sequence[str]) -> Cell:
+def sample_darts7(rng: np.random.Generator) -> Genotype:
+    """darts7's sampling: ``sample_per_node`` with the 7 ops on every edge."""
+    return sample_per_node(rng)
+
+
+def per_edge(ops: Sequence[str] | EdgeOps) -> tuple[tuple[str, ...], ...]:
+    """14 per-edge op lists from either one list shared by every edge or 14 lists."""
+    if all(isinstance(op, str) for op in ops):
+        return (tuple(ops),) * NUM_EDGES
+    if len(ops) != NUM_EDGES:
+        raise ValueError(f"expected one op list or 14 per-edge op lists, got {len(ops)} lists")
+    return tuple(tuple(edge) for edge in ops)
+
+
+def derive_cell(weights: torch.Tensor | np.ndarray, ops: Sequence[str] | EdgeOps) -> Cell:
     """quark0 ``genotype()._parse`` on (14, K) weights: per node the top-2 edges by their best non-``none`` weight,
     then the best non-``none`` op on each; ties go to the lower input / the earlier op, as in quark0.
 
-    Without ``none`` in ``ops`` (darts7) edges are ranked by their max over all ops.
+    ``ops`` is one list for every edge or 14 per-edge lists (RobustDARTS's S1–S4, whose ``genotype()`` applies the
+    same rule per edge). An edge without ``none`` (darts7, S1, S2, S4) is ranked by its max over all its ops.
     """
+    edge_ops = per_edge(ops)
+    k = len(edge_ops[0])
     w = weights.detach().cpu().double().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights, float)
-    if w.shape != (NUM_EDGES, len(ops)):
-        raise ValueError(f"expected weights of shape (14, {len(ops)}), got {tuple(w.shape)}")
-    allowed = [k for k, name in enumerate(ops) if name != "none"]
+    if w.shape != (NUM_EDGES, k):
+        raise ValueError(f"expected weights of shape (14, {k}), got {tuple(w.shape)}")
     pairs: list[Pair] = []
     for node in range(2, 2 + NUM_NODES):
-        rows = w[NODE_OFFSETS[node - 2] : NODE_OFFSETS[node - 2] + node][:, allowed]  # (node, |allowed|)
-        best = rows.max(axis=1)
-        for j in sorted(range(node), key=lambda j: -best[j])[:2]:  # stable: ties keep the lower input first
-            pairs.append((ops[allowed[int(np.argmax(rows[j]))]], j))
+        best_op, best_w = [], []
+        for j in range(node):
+            e = edge_index(node, j)
+            allowed = [i for i, name in enumerate(edge_ops[e]) if name != "none"]
+            i = allowed[int(np.argmax(w[e, allowed]))]  # argmax: ties keep the earlier op
+            best_op.append(edge_ops[e][i])
+            best_w.append(w[e, i])
+        for j in sorted(range(node), key=lambda j: -best_w[j])[:2]:  # stable: ties keep the lower input first
+            pairs.append((best_op[j], j))
     return tuple(pairs)
 
 
 # ---- neighborhoods ---------------------------------------------------------------------------------------------------
-def _cell_moves(pairs: Cell) -> Iterator[Cell]:
-    """All one-move variants of one cell, in slot order: op changes first, then input moves."""
+def _cell_moves(pairs: Cell, choices: EdgeOps | None = None) -> Iterator[Cell]:
+    """All one-move variants of one cell, in slot order: op changes first, then input moves.
+
+    With per-edge ``choices`` an op changes only to another op of its edge, and an edge moves only to an input whose
+    edge offers its op (so every move can be undone by one move).
+    """
     for slot, (op, j) in enumerate(pairs):
         node = 2 + slot // 2
         other = pairs[slot ^ 1][1]
-        for new_op in CHOOSABLE_OPS:
+        for new_op in CHOOSABLE_OPS if choices is None else choices[edge_index(node, j)]:
             if new_op != op:
                 yield (*pairs[:slot], (new_op, j), *pairs[slot + 1 :])
         for new_j in range(node):
-            if new_j not in (j, other):
+            if new_j not in (j, other) and (choices is None or op in choices[edge_index(node, new_j)]):
                 yield (*pairs[:slot], (op, new_j), *pairs[slot + 1 :])
 
 
-def one_move(g: Genotype) -> Iterator[Genotype]:
-    """The 120 genotypes one move away (normal-cell moves first), each keeping ``g``'s listing order."""
-    for cell in _cell_moves(g.normal):
+def one_move(g: Genotype, choices: EdgeChoices | None = None) -> Iterator[Genotype]:
+    """The genotypes one move away (normal-cell moves first; 120 with the DARTS ops), keeping ``g``'s listing order.
+
+    ``choices``: per cell type and edge, the non-``none`` ops allowed there; None = the 7 DARTS ops everywhere.
+    """
+    normal, reduce = (None, None) if choices is None else (choices["normal"], choices["reduce"])
+    for cell in _cell_moves(g.normal, normal):
         yield Genotype._trusted(cell, g.normal_concat, g.reduce, g.reduce_concat)
-    for cell in _cell_moves(g.reduce):
+    for cell in _cell_moves(g.reduce, reduce):
         yield Genotype._trusted(g.normal, g.normal_concat, cell, g.reduce_concat)
 
 
@@ -506,7 +557,7 @@ def _key(g: Genotype) -> tuple:
     return (_sorted_cell(g.normal), _sorted_cell(g.reduce), frozenset(g.normal_concat), frozenset(g.reduce_concat))
 
 
-def neighbors(g: Genotype, radius: int = 1) -> list[Genotype]:
+def neighbors(g: Genotype, radius: int = 1, choices: EdgeChoices | None = None) -> list[Genotype]:
     """Genotypes at move distance exactly ``radius`` (breadth first, deterministic order)."""
     if radius < 1:
         raise ValueError(f"radius must be >= 1, got {radius}")
@@ -515,7 +566,7 @@ def neighbors(g: Genotype, radius: int = 1) -> list[Genotype]:
     for _ in range(radius):
         layer: dict[tuple, Genotype] = {}
         for a in frontier:
-            for b in one_move(a):
+            for b in one_move(a, choices):
                 k = _key(b)
                 if k not in seen and k not in layer:
                     layer[k] = b
@@ -524,9 +575,9 @@ def neighbors(g: Genotype, radius: int = 1) -> list[Genotype]:
     return frontier
 
 
-def mutate(g: Genotype, rng: np.random.Generator) -> Genotype:
+def mutate(g: Genotype, rng: np.random.Generator, choices: EdgeChoices | None = None) -> Genotype:
     """A uniformly random one-move neighbor (every move gives a distinct architecture, so uniform over moves)."""
-    moves = list(one_move(g))
+    moves = list(one_move(g, choices))
     return moves[int(rng.integers(len(moves)))]
 
 

@@ -17,6 +17,7 @@ from nasflat.spaces.ops import (
     DilConv,
     FactorizedReduce,
     Identity,
+    NoiseOp,
     ReLUConvBN,
     SepConv,
     Zero,
@@ -35,6 +36,7 @@ OPS: dict[str, Callable[[int, int, bool], nn.Module]] = {
     "sep_conv_5x5": lambda c, stride, affine: SepConv(c, c, 5, stride, 2, affine=affine),
     "dil_conv_3x3": lambda c, stride, affine: DilConv(c, c, 3, stride, 2, 2, affine=affine),
     "dil_conv_5x5": lambda c, stride, affine: DilConv(c, c, 5, stride, 4, 2, affine=affine),
+    "noise": lambda c, stride, affine: NoiseOp(stride, 0.0, 1.0),  # RobustDARTS's S4: standard normal noise
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,7 +23,11 @@ EDGE_KEYS: tuple[str, ...] = tuple(f"{i}<-{j}" for i, j in EDGES)
 NUM_NODES = 4
 NONE, SKIP, CONV1, CONV3, POOL = range(len(OPS))
 PARAM_FREE: frozenset[int] = frozenset({NONE, SKIP, POOL})
+# The benchmark's datasets (the one home of their names) and their class counts.
 DATASET_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16_120": 120}
+DATASETS: tuple[str, ...] = tuple(DATASET_CLASSES)
+DATASET_LABELS: dict[str, str] = {"cifar10": "C10", "cifar100": "C100", "imagenet16_120": "IN16"}  # table headers
+Dataset = Literal[DATASETS]  # for typed parameters: the config validator reads the Literal's options
 DATASET_INPUT: dict[str, tuple[int, int, int]] = {
     "cifar10": (3, 32, 32),
     "cifar100": (3, 32, 32),

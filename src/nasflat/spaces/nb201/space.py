@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasflat.spaces.base import ArchFormat, SearchSpace, Weights, register_arch_format
+from nasflat.spaces.base import ArchFormat, IntEncoding, SearchSpace, Weights, register_arch_format
 from nasflat.spaces.nb201.codec import (
     DATASET_CLASSES,
     DATASET_INPUT,
@@ -37,6 +37,8 @@ class NB201Space(SearchSpace):
 
     name = SPACE_NAME
     ops = OPS
+    mutation_schemes = ("uniform", "by_node")
+    reference_mutation = "by_node"  # AutoDL's R-EA operator
 
     def parse(self, text: str) -> NB201Arch:
         return NB201Arch.from_str(text)
@@ -53,14 +55,14 @@ class NB201Space(SearchSpace):
     def sample(self, rng: np.random.Generator) -> NB201Arch:
         return NB201Arch(rng.integers(0, len(OPS), size=len(EDGES)))
 
-    def mutate(self, arch: Any, rng: np.random.Generator, by_node: bool = False) -> NB201Arch:
+    def mutate(self, arch: Any, rng: np.random.Generator, scheme: str = "uniform") -> NB201Arch:
         """One edge gets a different op, uniformly over the 24 neighbors.
 
-        ``by_node=True`` reproduces AutoDL's R-EA exactly: a random node first, then one of its input edges, so
-        node 1's single edge is picked with probability 1/3 (the 24 neighbors are then not equally likely).
+        ``scheme="by_node"`` reproduces AutoDL's R-EA exactly: a random node first, then one of its input edges,
+        so node 1's single edge is picked with probability 1/3 (the 24 neighbors are then not equally likely).
         """
         ops = list(self.validate(arch))
-        if by_node:
+        if self.check_mutation(scheme) == "by_node":
             node = int(rng.integers(1, NUM_NODES))
             e = [k for k, (t, _) in enumerate(EDGES) if t == node][int(rng.integers(0, node))]
         else:
@@ -94,6 +96,15 @@ class NB201Space(SearchSpace):
     def encode(self, arch: Any) -> list[int]:
         return list(self.validate(arch))
 
+    def encoding(self) -> IntEncoding:
+        """The 6 edge ops; every code is a valid cell, so no repair."""
+        return IntEncoding(len(EDGES), len(OPS), ((0, len(EDGES)),))
+
+    def incoming_edges(self) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """Nodes 1, 2, 3: ((0,), (1, 2), (3, 4, 5))."""
+        nodes = tuple(tuple(e for e, (t, _) in enumerate(EDGES) if t == i) for i in range(1, NUM_NODES))
+        return {"cell": nodes}
+
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(EDGES), len(OPS))}
 
@@ -124,8 +135,10 @@ class NB201Space(SearchSpace):
         affine: bool = False,
         track_running_stats: bool = True,
         aux_skip: bool = False,
+        partial_channels: int = 1,
     ) -> NB201SuperNet:
-        return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip)
+        """``partial_channels=K``: PC-DARTS's ops on 1/K of the channels (mixtures only); ``aux_skip``: DARTS-."""
+        return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip, partial_channels)
 
     def network(self, arch: Any, num_classes: int, C: int = 16, N: int = 5, keep_none: bool = False) -> NB201Network:
         """The benchmark's TinyNetwork; ``keep_none=True`` runs ``none`` edges as zero ops in the graph (NASWOT)."""
@@ -151,6 +164,7 @@ class NB201Space(SearchSpace):
             "conv_depth": conv_depth(a),  # None: the output node is cut off from the input
             "topology": self.topology(a),
             "params": {d: param_count(a, n) for d, n in DATASET_CLASSES.items()},
+            "cost": {d: self.cost(a, d) for d in DATASET_CLASSES},  # params and MACs of the benchmark's networks
         }
 
 
