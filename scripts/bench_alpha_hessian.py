@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from nasflat.algorithms.arch_grad import FirstOrder
-from nasflat.algorithms.darts import Bilevel, darts_sgd
+from nasflat.algorithms.differentiable.harness import DifferentiableSearch
 from nasflat.analysis.alpha_curvature import AlphaCurvature
+from nasflat.context import DataSpec, SearchContext
 from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.nb201 import NB201Space
 
@@ -39,15 +39,13 @@ def batch(n: int, side: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
 def measure(name: str, args: argparse.Namespace) -> list[str]:
     make_space, opts, side = SIZES[name]
     space, g = make_space(), torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    bilevel = Bilevel(
-        space.supernet(10, **opts), space.weight_shapes(), arch_grad=FirstOrder(), epochs=50, optim=darts_sgd()
-    )
+    ctx = SearchContext(space=space, seed=0, data_spec=DataSpec(name="digits"), supernet_options=opts)
+    bilevel = DifferentiableSearch(ctx, epochs=50, track_hessian=False)  # first-order DARTS
     train, val = batch(args.batch_size, side, g), batch(args.batch_size, side, g)
-    bilevel.step(train, val)  # warm-up
+    bilevel.iteration(train, val)  # warm-up
     t0 = time.perf_counter()
     for _ in range(args.steps):
-        bilevel.step(train, val)
+        bilevel.iteration(train, val)
     step_s = (time.perf_counter() - t0) / args.steps
     tracker = AlphaCurvature(images=args.images, batch_size=args.images, tol=args.tol, iters=args.iters)
     fixed = [batch(args.images, side, g)]

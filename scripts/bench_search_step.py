@@ -2,8 +2,9 @@
 """Images/s of one differentiable-search iteration (α step + weight step) per method, and the cost ratio to
 first-order DARTS measured in the same run.
 
-One iteration = ``Bilevel.step`` exactly as the search runs it: the method's α gradient on a val batch, Adam on
-α, then SGD on the weights with softmax(α) frozen. Images/s counts the train batch (one batch per iteration).
+One iteration = ``DifferentiableSearch.iteration`` exactly as the search runs it: the method's α gradient on a val
+batch, Adam on α, then SGD on the weights with softmax(α) frozen. Images/s counts the train batch (one batch per
+iteration).
 A²M takes 4 α passes + 1 weight pass, first-order DARTS 1 + 1, so A²M should cost about 5/2 of DARTS.
 
 FLOPs per iteration are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one real iteration
@@ -24,8 +25,15 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nasflat.algorithms.arch_grad import A2M, FirstOrder, NeighborhoodExpected, NeighborhoodSampled, Unrolled
-from nasflat.algorithms.darts import Bilevel, darts_sgd
+from nasflat.algorithms.differentiable.arch_grads import (
+    A2M,
+    FirstOrder,
+    NeighborhoodExpected,
+    NeighborhoodSampled,
+    Unrolled,
+)
+from nasflat.algorithms.differentiable.harness import DifferentiableSearch
+from nasflat.context import DataSpec, SearchContext
 from nasflat.hardware import Hardware
 from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.nb201 import NB201Space
@@ -39,13 +47,13 @@ METHODS = {
 }
 
 
-def build(make, args: argparse.Namespace, device: str, bf16: bool) -> Bilevel:
+def build(make, args: argparse.Namespace, device: str, bf16: bool) -> DifferentiableSearch:
+    """The harness at the requested sizes; its loaders hold the (embedded) digits, the timed batches are random."""
     space = NB201Space() if args.space == "nb201" else DartsSpace()
     opts = {"C": args.C, "N": args.N} if args.space == "nb201" else {"C": args.C, "layers": args.layers}
-    torch.manual_seed(0)
     hw = Hardware(device=device, bf16=bf16, channels_last=args.channels_last)
-    net = hw.prepare(space.supernet(10, **opts))
-    return Bilevel(net, space.weight_shapes(), arch_grad=make(), epochs=50, optim=darts_sgd(), hardware=hw)
+    ctx = SearchContext(space=space, seed=0, hardware=hw, data_spec=DataSpec(name="digits"), supernet_options=opts)
+    return DifferentiableSearch(ctx, arch_grad=make(), epochs=50, track_hessian=False)
 
 
 def gemm_flops_per_s(device: str, dtype: torch.dtype, n: int = 8192, reps: int = 20) -> float:
@@ -88,7 +96,7 @@ def time_methods(
     for label, core in cores.items():  # the first iteration doubles as warm-up
         counter = FlopCounterMode(display=False)
         with counter:
-            core.step(train, val, 0)
+            core.iteration(train, val)
         flops[label] = float(counter.get_total_flops())
     times: dict[str, list[float]] = {label: [] for label in cores}
     for i in range(1, args.warmup + args.steps):
@@ -96,12 +104,14 @@ def time_methods(
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            core.step(train, val, i)
+            core.iteration(train, val)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             if i >= args.warmup:
                 times[label].append(time.perf_counter() - t0)
-    return {label: (statistics.median(times[label]), cores[label].arch_grad.passes, flops[label]) for label in cores}
+    return {
+        label: (statistics.median(times[label]), cores[label].parts.arch_grad.passes, flops[label]) for label in cores
+    }
 
 
 def _chosen(label: str, args: argparse.Namespace) -> bool:

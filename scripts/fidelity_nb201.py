@@ -27,8 +27,10 @@ from pathlib import Path
 
 import torch
 
-from nasflat.algorithms.arch_grad import A2M, FirstOrder
-from nasflat.algorithms.darts import DartsSearch
+from nasflat.algorithms.differentiable.arch_grads import A2M, FirstOrder
+from nasflat.algorithms.differentiable.harness import DifferentiableSearch
+from nasflat.algorithms.differentiable.selection import A2MEarlyStop, FinalEpoch
+from nasflat.analysis.alpha_curvature import AlphaCurvature
 from nasflat.benchmarks.nb201 import NB201Table
 from nasflat.checkpoint import CheckpointStore
 from nasflat.context import DataSpec, SearchContext
@@ -63,14 +65,14 @@ def run(method: str, args: argparse.Namespace, data_root: Path, table: NB201Tabl
         table=table,
         supernet_options={"C": args.C, "N": args.N, "affine": False, "track_running_stats": True},
     )
-    algo = DartsSearch(
+    algo = DifferentiableSearch(
         ctx,
         arch_grad=METHODS[method](),
         epochs=args.epochs,
         batch_size=64,
-        selection="a2m_early_stop" if args.early_stop else "final_epoch",
-        patience=10,
+        selection=A2MEarlyStop(patience=10) if args.early_stop else FinalEpoch(),
         eval_augment=True,
+        hessian=AlphaCurvature(),
     )
     tracker = Tracker(run_dir=out, config=vars(args) | {"method": method}, wandb=None)
     t0 = time.perf_counter()

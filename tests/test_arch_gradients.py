@@ -8,20 +8,17 @@ from collections import Counter
 import pytest
 import torch
 
-from nasflat.algorithms.arch_grad import (
+from nasflat.algorithms.differentiable.arch_grads import (
     A2M,
-    AlphaProblem,
     FirstOrder,
     NeighborhoodExpected,
     NeighborhoodSampled,
     Unrolled,
-    VirtualSGD,
     expected_neighbor,
     neighborhood_lambda,
     sample_neighbor_index,
-    softmax_relax,
 )
-from nasflat.algorithms.regularizers import (
+from nasflat.algorithms.differentiable.modifiers import (
     beta_darts_lambda,
     beta_darts_penalty,
     clip_rows,
@@ -29,8 +26,15 @@ from nasflat.algorithms.regularizers import (
     sdarts_epsilon,
     sdarts_rs_perturb,
 )
+from nasflat.algorithms.differentiable.problem import AlphaProblem, VirtualSGD
+from nasflat.algorithms.differentiable.relaxations.softmax import Softmax
 from nasflat.spaces.darts import DartsSpace
 from nasflat.spaces.nb201 import NB201Space
+
+
+def problem(model, names, val, train=None, **kwargs) -> AlphaProblem:
+    """The α problem of the softmax relaxation on NB201 (names: the α list order)."""
+    return AlphaProblem(model, Softmax().bind(NB201Space()), names, val, train, **kwargs)
 
 
 def rel_err(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
@@ -78,7 +82,7 @@ def nb201_problem(request):
 
 def test_first_order_is_the_plain_alpha_gradient(nb201_problem):
     model, names, val, _, alphas, _ = nb201_problem
-    p = AlphaProblem(model, names, val)
+    p = problem(model, names, val)
     a = alphas[0].clone().requires_grad_()
     (exact,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(val[0], {"cell": a.softmax(-1)}), val[1]), a)
     assert rel_err(FirstOrder()(p, alphas), [exact]) < 1e-12
@@ -95,7 +99,7 @@ def test_second_order_matches_autograd_of_the_unrolled_objective(nb201_problem, 
     g = torch.Generator().manual_seed(2)
     buffers = {n: 0.01 * torch.randn(w.shape, generator=g, dtype=w.dtype) for n, w in params.items()}
     sgd = VirtualSGD(lr=0.1, momentum=0.9, weight_decay=3e-4, buffers=buffers)
-    p = AlphaProblem(model, names, val, train, sgd=sgd)
+    p = problem(model, names, val, train, sgd=sgd)
 
     bn = {n: b.clone() for n, b in model.named_buffers()}
 
@@ -124,7 +128,7 @@ def test_second_order_matches_autograd_of_the_unrolled_objective(nb201_problem, 
 @pytest.mark.parametrize("variant", ["main", "dartspt"])
 def test_a2m_finite_difference_matches_exact_hvp(nb201_problem, variant):
     model, names, val, _, alphas, scale = nb201_problem
-    p = AlphaProblem(model, names, val)
+    p = problem(model, names, val)
     a2m = A2M(rho=1e-2, epsilon=scale or 1e-2, variant=variant)
     t = a2m.terms(p, alphas)
     centre = t.alpha_tilde if variant == "main" else alphas  # main: Hessian at α̃ (the code's choice)
@@ -204,7 +208,7 @@ def test_expected_neighbor_is_the_exact_mean_of_one_hot_neighbors(radius, centre
 
 def test_na_expected_gradient_differs_from_darts_and_uses_the_mixture(nb201_problem):
     model, names, val, _, alphas, _ = nb201_problem
-    p = AlphaProblem(model, names, val)
+    p = problem(model, names, val)
     na = NeighborhoodExpected(radius=1)(p, alphas)
     lam = 1 / 6
     a = alphas[0].clone().requires_grad_()
@@ -250,17 +254,17 @@ def test_sampled_neighbors_radius_two_on_darts_space():
 def test_na_sampled_averages_neighbor_gradients(nb201_problem):
     model, names, val, _, alphas, _ = nb201_problem
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    p = AlphaProblem(model, names, val, generator=g1)
+    p = problem(model, names, val, generator=g1)
     ours = NeighborhoodSampled(samples=3, include_centre=True)(p, alphas)
-    total = FirstOrder()(AlphaProblem(model, names, val), alphas)
+    total = FirstOrder()(problem(model, names, val), alphas)
     for _ in range(3):
         idx = sample_neighbor_index(alphas, 1, g2)
-        grads = p.grad(alphas, relax=lambda a, i=idx: softmax_relax([t.gather(-1, j) for t, j in zip(a, i)]))
+        grads = p.grad(alphas, remap=lambda a, i=idx: [t.gather(-1, j) for t, j in zip(a, i)])
         total = [t + x for t, x in zip(total, grads)]
     assert rel_err(ours, [t / 4 for t in total]) < 1e-12
 
 
-# ---- base methods ---------------------------------------------------------------------------------------------------
+# ---- modifiers (base methods) ------------------------------------------------------------------------------------
 def test_beta_darts_penalty_and_schedule():
     a = {"normal": torch.zeros(14, 7), "reduce": torch.ones(14, 7)}
     # logsumexp of 7 equal logits c is c + log 7

@@ -210,3 +210,45 @@ def test_make_demo_command_composes():
     args = line.split("nasflat search", 1)[1].split()
     cfg = nasflat("search", *args, "--cfg", "job", check=True).stdout
     assert "name: digits" in cfg and "budget: 20" in cfg
+
+
+def test_incompatible_differentiable_parts_are_refused_before_work(tmp_path):
+    """GDAS's sampling with second-order DARTS: one config-error line with the reason, exit 2, no traceback."""
+    proc = nasflat("search", "algo=darts_2nd", "algo/relaxation=gumbel", "dataset=digits", f"out_root={tmp_path}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    first, hint = proc.stderr.strip().splitlines()
+    assert first.startswith("config error: algo.arch_grad=Unrolled: second-order DARTS differences losses at w ± Rv")
+    assert hint.startswith("hint: ") and not list(tmp_path.glob("**/results.json"))
+
+
+def test_search_with_composed_differentiable_parts_end_to_end(tmp_path):
+    """DARTS + β-DARTS + SDARTS-RS, A²M's selection: the parts are recorded in results.json and the report reads it."""
+    nasflat(
+        "search",
+        "algo=darts",
+        "algo/modifiers=[beta_darts,sdarts_rs]",
+        "algo/selection=a2m_early_stop",
+        "algo.selection.patience=1",
+        "algo.track_hessian=false",
+        "space=nb201",
+        "dataset=digits",
+        "debug=tiny",
+        "dataset.max_train=64",
+        "algo.epochs=2",
+        "algo.batch_size=32",
+        "retrain=none",
+        "logger=none",
+        f"out_root={tmp_path}",
+        check=True,
+    )
+    s = results_of(tmp_path)["search"]
+    assert s["modifiers"] == ["beta_darts", "sdarts_rs"] and s["selection"] == "a2m_early_stop"
+    assert s["relaxation"] == {"name": "softmax"} and s["objective"] == {"name": "bilevel"}
+    assert s["arch_grad"] == {"name": "first_order"} and s["epochs_run"] == 2 and len(s["history"]) == 2
+    assert results_of(tmp_path)["arch"] == s["a2m_early_stop_arch"]
+    metrics = [json.loads(x) for x in next(tmp_path.glob("**/metrics.jsonl")).read_text().splitlines()]
+    epochs = [r for r in metrics if r.get("phase") == "search"]
+    assert [r["beta_darts_lambda"] for r in epochs] == [0.0, 0.5]
+    assert [r["sdarts_epsilon"] for r in epochs] == pytest.approx([0.03, 0.03 + 0.27 / 2])
+    report = nasflat("report", str(tmp_path), check=True).stdout
+    assert "| nb201 | darts |" in report

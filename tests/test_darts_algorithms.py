@@ -1,4 +1,5 @@
-"""DARTS / DARTS-2nd / A²M / NA-DARTS: end to end on both spaces, resume, step order, costs, base methods."""
+"""DARTS / DARTS-2nd / A²M / NA-DARTS on the differentiable harness: end to end on both spaces, resume, step order,
+costs, modifiers (base methods)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import nasflat.cli  # noqa: F401  (registers the run-id resolver)
-from nasflat.algorithms.arch_grad import A2M, FirstOrder, NeighborhoodExpected, NeighborhoodSampled, Unrolled
-from nasflat.algorithms.darts import Bilevel, DartsSearch, alpha_entropy, darts_sgd
+from nasflat.algorithms.differentiable.arch_grads import A2M, FirstOrder
+from nasflat.algorithms.differentiable.harness import DifferentiableSearch, alpha_entropy
 from nasflat.checkpoint import CheckpointStore
 from nasflat.context import SearchContext, official_split
 from nasflat.phases import run_phase
 from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.darts import DartsSpace
+from nasflat.spaces.mixture import Mixture
 from nasflat.spaces.nb201 import NB201Space
 from nasflat.tracking import Tracker
 
@@ -36,7 +38,7 @@ def compose_search(*overrides: str):
     return cfg
 
 
-def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> DartsSearch:
+def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> DifferentiableSearch:
     """The algorithm as the CLI would build it (with the method's default split), on tiny real data (digits; 2
     batches of 32 per epoch on NB201, 1 on the slower DARTS space)."""
     images = 128 if space == "nb201" else 64
@@ -70,8 +72,8 @@ def tracker(path) -> Tracker:
     return Tracker(run_dir=path, config={}, wandb=None)
 
 
-def alphas_of(algo: DartsSearch) -> dict[str, torch.Tensor]:
-    return {n: a.detach().clone() for n, a in algo.core.alphas.items()}
+def alphas_of(algo: DifferentiableSearch) -> dict[str, torch.Tensor]:
+    return {n: a.detach().clone() for n, a in algo.alphas.items()}
 
 
 @pytest.mark.parametrize("space", SPACES)
@@ -97,14 +99,14 @@ def test_every_algorithm_runs_checkpoints_and_resumes_to_the_same_alpha(algo_nam
     saved = store.load("search")
     assert saved["step"] == 1
     for n, a in alphas_of(first).items():  # α lives in the checkpoint
-        assert torch.equal(saved["phase"]["core"]["alphas"][n], a)
+        assert torch.equal(saved["phase"]["alphas"][n], a)
     resumed = build(algo_name, space)
     run_phase(resumed, store, tracker(tmp_path / "cut"))
 
     ref_alphas, res_alphas = alphas_of(ref), alphas_of(resumed)
     assert all(torch.equal(ref_alphas[n], res_alphas[n]) for n in ref_alphas)
     assert not all(torch.equal(ref_alphas[n], alphas_of(first)[n]) for n in ref_alphas)  # epoch 2 moved α
-    for p, q in zip(ref.core.model.state_dict().values(), resumed.core.model.state_dict().values()):
+    for p, q in zip(ref.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(p, q)
     assert [h["arch"] for h in ref.history] == [h["arch"] for h in resumed.history]
 
@@ -126,26 +128,27 @@ def test_every_algorithm_runs_checkpoints_and_resumes_to_the_same_alpha(algo_nam
     json.dumps(s)  # results.json-ready
 
 
-def test_a2m_rho_comes_from_the_space():
+def test_a2m_rho_is_declared_per_space_by_the_method():
     assert compose_search("algo=a2m").algo.arch_grad.rho == 1e-2
     assert compose_search("algo=a2m", "space=darts").algo.arch_grad.rho == 1e-1
+    assert compose_search("algo=darts", "algo/arch_grad=a2m", "space=darts").algo.arch_grad.rho == 1e-1
     cfg = compose_search("experiment=a2m_darts")
-    assert cfg.space.op_set == "darts7" and cfg.algo.arch_grad.rho == 1e-1
-    assert cfg.algo.selection == "a2m_early_stop" and cfg.dataset.split_method == "first"
+    assert cfg.space.op_set == "darts7" and cfg.algo.arch_grad.rho == 1e-1 and cfg.space_name == "darts"
+    assert cfg.algo.selection._target_.endswith("A2MEarlyStop") and cfg.algo.selection.patience == 10
+    assert cfg.dataset.split_method == "first" and "space_defaults" not in cfg
     autodl = compose_search("experiment=nb201_darts_autodl")
     assert autodl.algo.order == "weights_first" and autodl.algo.optim.nesterov
     assert autodl.algo.optim.weight_decay == 5e-4
     baseline = compose_search("experiment=a2m_nb201", "algo=darts")  # the DARTS baseline of A²M's harness
-    assert baseline.algo.arch_grad._target_.endswith("FirstOrder") and baseline.algo.selection == "a2m_early_stop"
+    assert baseline.algo.arch_grad._target_.endswith("FirstOrder")
+    assert baseline.algo.selection._target_.endswith("A2MEarlyStop")
 
 
-# ---- the bilevel core on a fixed batch --------------------------------------------------------------------------
-def tiny_core(arch_grad, space=None, **kwargs) -> Bilevel:
-    space = space or NB201Space()
-    torch.manual_seed(0)
-    opts = {"C": 4, "N": 1} if space.name == "nb201" else {"C": 4, "layers": 3}
-    net = space.supernet(5, aux_skip=kwargs.get("darts_minus", False), **opts)
-    return Bilevel(net, space.weight_shapes(), arch_grad=arch_grad, epochs=10, optim=darts_sgd(), **kwargs)
+# ---- one iteration on a fixed batch ---------------------------------------------------------------------------------
+def tiny_search(arch_grad_override: str | None = None, *extra: str, space: str = "nb201") -> DifferentiableSearch:
+    """The harness as the CLI builds it (tiny supernet, 10 classes), for iteration-level checks on fixed batches."""
+    overrides = [f"algo/arch_grad={arch_grad_override}"] if arch_grad_override else []
+    return build("darts", space, "algo.epochs=10", "algo.track_hessian=false", *overrides, *extra)
 
 
 def batches(n: int = 8, size: int = 8):
@@ -153,108 +156,123 @@ def batches(n: int = 8, size: int = 8):
     return [(torch.randn(n, 3, size, size, generator=g), torch.randint(0, 5, (n,), generator=g)) for _ in range(2)]
 
 
-def calls_per_iteration(core: Bilevel) -> list[str]:
-    """Supernet calls of one iteration, tagged by whether α receives gradients (α step) or not (weight step)."""
-    log: list[str] = []
+def iterate(search: DifferentiableSearch, train, val, epoch: int = 0) -> None:
+    """One iteration of epoch ``epoch``: the α batch is ``val`` instead of a draw from the α split."""
+    search.set_epoch(epoch)
+    search.iteration(train, val)
+
+
+def mixtures_per_iteration(search: DifferentiableSearch, epoch: int = 0) -> list:
+    """(kind, mixture) of every supernet call of one iteration: ``alpha`` when α receives gradients, else ``weight``."""
+    log: list = []
 
     def hook(_module, args):
-        weights = args[1]
-        log.append("alpha" if any(w.requires_grad for w in weights.values()) else "weight")
+        weights = args[1].weights
+        log.append(("alpha" if any(w.requires_grad for w in weights.values()) else "weight", args[1]))
 
-    handle = core.model.register_forward_pre_hook(hook)
-    train, val = batches()
-    core.step(train, val)
+    handle = search.model.register_forward_pre_hook(hook)
+    train, val = batches(size=16 if search.space.name == "darts" else 8)
+    iterate(search, train, val, epoch)
     handle.remove()
     return log
 
 
+def calls_per_iteration(search: DifferentiableSearch) -> list[str]:
+    return [kind for kind, _ in mixtures_per_iteration(search)]
+
+
 @pytest.mark.parametrize(
-    "arch_grad,alpha_passes",
+    "override,extra,alpha_passes",
     [
-        (FirstOrder(), 1),
-        (Unrolled(), 4),  # train grad, unrolled val, w + Rv, w - Rv
-        (A2M(), 4),
-        (NeighborhoodExpected(), 1),
-        (NeighborhoodSampled(samples=3), 3),
-        (NeighborhoodSampled(samples=3, include_centre=True), 4),
+        ("first_order", (), 1),
+        ("second_order", (), 4),  # train grad, unrolled val, w + Rv, w - Rv
+        ("a2m", (), 4),
+        ("na", (), 1),
+        ("na", ("algo.arch_grad.mode=sampled", "algo.arch_grad.samples=3"), 3),
+        ("na", ("algo.arch_grad.mode=sampled", "algo.arch_grad.samples=3", "algo.arch_grad.include_centre=true"), 4),
     ],
 )
-def test_forward_passes_per_iteration(arch_grad, alpha_passes):
-    calls = calls_per_iteration(tiny_core(arch_grad))
-    assert len(calls) == alpha_passes + 1 == arch_grad.passes + 1
+def test_forward_passes_per_iteration(override, extra, alpha_passes):
+    search = tiny_search(override, *extra)
+    calls = calls_per_iteration(search)
+    assert len(calls) == alpha_passes + 1 == search.parts.arch_grad.passes + 1
     assert calls[-1] == "weight"  # α step first (quark0, A²M)
     # A²M costs 5 passes per iteration, first-order DARTS 2: the 5/2 the issue expects
 
 
 def test_weights_first_order_runs_the_weight_step_first():
-    assert calls_per_iteration(tiny_core(FirstOrder(), order="weights_first")) == ["weight", "alpha"]
-    a = tiny_core(FirstOrder())
-    b = tiny_core(FirstOrder(), order="weights_first")
+    assert calls_per_iteration(tiny_search(None, "algo.order=weights_first")) == ["weight", "alpha"]
+    a, b = tiny_search(), tiny_search(None, "algo.order=weights_first")
     train, val = batches()
-    a.step(train, val)
-    b.step(train, val)
+    iterate(a, train, val)
+    iterate(b, train, val)
     assert not torch.equal(a.alphas["cell"], b.alphas["cell"])
 
 
+def test_arch_warmup_epochs_skip_the_alpha_step():
+    search = tiny_search(None, "algo.arch_warmup_epochs=2")
+    before = search.alphas["cell"].detach().clone()
+    assert [k for k, _ in mixtures_per_iteration(search, epoch=1)] == ["weight"]
+    assert torch.equal(search.alphas["cell"], before)
+    assert [k for k, _ in mixtures_per_iteration(search, epoch=2)] == ["alpha", "weight"]
+
+
 def test_alpha_step_is_adam_on_the_strategy_gradient():
-    core = tiny_core(A2M(rho=0.05))
+    search = tiny_search("a2m", "algo.arch_grad.rho=0.05")
     _, val = batches()
-    before = core.alphas["cell"].detach().clone()
-    expected = A2M(rho=0.05)(core.alpha_problem(val), [before])[0]
+    before = search.alphas["cell"].detach().clone()
+    expected = A2M(rho=0.05)(search.alpha_problem(val), [before])[0]
     ref = torch.nn.Parameter(before.clone())
     opt = torch.optim.Adam([ref], lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     ref.grad = expected
     opt.step()
-    grads = core.alpha_step(val)
+    grads = search.alpha_step(val)
     assert torch.allclose(grads[0], expected, atol=1e-7)
-    assert torch.allclose(core.alphas["cell"], ref, atol=1e-8)
+    assert torch.allclose(search.alphas["cell"], ref, atol=1e-8)
 
 
-def test_beta_darts_adds_lambda_times_logsumexp_gradient():
+@pytest.mark.parametrize("schedule,lam", [("epoch", 2.0), ("batch_index", 1.5)])
+def test_beta_darts_adds_lambda_times_logsumexp_gradient(schedule, lam):
     _, val = batches()
-    plain, beta = tiny_core(FirstOrder()), tiny_core(FirstOrder(), beta_darts=True)
-    beta.set_epoch(4)  # λ = 4 * 0.5
+    beta_darts = ["algo/modifiers=[beta_darts]", f"algo.modifiers.beta_darts.schedule={schedule}"]
+    plain, beta = tiny_search(), tiny_search(None, *beta_darts)
+    beta.set_epoch(4)  # epoch schedule: λ = 4 * 0.5; batch_index schedule: λ = 3 * 0.5 at batch 3
     alpha = [plain.alphas["cell"].detach()]
     g0 = FirstOrder()(plain.alpha_problem(val), alpha)[0]
-    g1 = FirstOrder()(beta.alpha_problem(val), alpha)[0]
+    g1 = FirstOrder()(beta.alpha_problem(val, batch_index=3), alpha)[0]
     # d/dα mean_e logsumexp(α_e) = softmax(α) / E
-    assert torch.allclose(g1 - g0, 2.0 * alpha[0].softmax(-1) / 6, atol=1e-6)
-    assert beta.schedules()["beta_darts_lambda"] == 2.0
+    assert torch.allclose(g1 - g0, lam * alpha[0].softmax(-1) / 6, atol=1e-6)
+    assert beta.schedules()["beta_darts_lambda"] == (2.0 if schedule == "epoch" else 0.0)
 
 
 def test_sdarts_rs_perturbs_the_weight_step_only():
-    core = tiny_core(FirstOrder(), sdarts_rs=True)
-    core.set_epoch(5)
-    seen: list[torch.Tensor] = []
-    handle = core.model.register_forward_pre_hook(lambda _m, args: seen.append(args[1]["cell"].detach().clone()))
-    core.step(*batches())
-    handle.remove()
-    alpha_w, weight_w = seen
-    probs = core.alphas["cell"].detach().softmax(-1)
+    search = tiny_search(None, "algo/modifiers=[sdarts_rs]")
+    (_, alpha_m), (_, weight_m) = mixtures_per_iteration(search, epoch=5)
+    alpha_w, weight_w = alpha_m.weights["cell"].detach(), weight_m.weights["cell"]
+    probs = search.alphas["cell"].detach().softmax(-1)
     assert torch.allclose(alpha_w.sum(-1), torch.ones(6)) and torch.allclose(weight_w.sum(-1), torch.ones(6))
     assert (weight_w - alpha_w).abs().max() > 1e-3  # ε = 0.03 + 0.27 * 5/10
     assert not torch.allclose(weight_w, probs, atol=1e-3)
+    assert search.schedules()["sdarts_epsilon"] == pytest.approx(0.03 + 0.27 * 5 / 10)
 
 
-@pytest.mark.parametrize("space", [NB201Space(), DartsSpace("darts7")], ids=["nb201", "darts"])
-def test_darts_minus_aux_skip_is_passed_and_decays(space):
-    core = tiny_core(FirstOrder(), space=space, darts_minus=True)
-    kwargs: list[dict] = []
-    handle = core.model.register_forward_pre_hook(lambda _m, a, kw: kwargs.append(dict(kw)), with_kwargs=True)
-    core.set_epoch(3)
-    train, val = batches(size=16)
-    core.step(train, val)
-    handle.remove()
-    assert kwargs == [{"aux_skip": pytest.approx(1 - 2 / 10)}] * 2
+@pytest.mark.parametrize("space", SPACES)
+def test_darts_minus_builds_the_aux_skip_and_decays_it(space):
+    search = tiny_search(None, "algo/modifiers=[darts_minus]", space=space)
+    assert search.model.aux_skip  # the modifier asked for the build option
+    mixtures = [m.aux_skip for _, m in mixtures_per_iteration(search, epoch=3)]
+    assert mixtures == [pytest.approx(1 - 2 / 10)] * 2  # α step and weight step
 
 
 def test_nb201_aux_skip_adds_the_cell_input_on_every_edge():
     net = NB201Space().supernet(5, C=4, N=1, aux_skip=True)
     cell = net.cells[0]
     x = torch.randn(2, 4, 8, 8)
-    none_only = [[torch.tensor(1.0 if k == 0 else 0.0) for k in range(5)] for _ in range(6)]
+    none_only = torch.zeros(6, 5)
+    none_only[:, 0] = 1.0
+    plan = net._plan(Mixture(weights={"cell": none_only}, aux_skip=0.25), 0.0)
     # nodes: 1 <- β x; 2 <- 2 β x; 3 <- 3 β x (each edge carries β x, the cell input)
-    assert torch.allclose(cell.mix(x, none_only, 0.25), 0.75 * x)
+    assert torch.allclose(cell.mix(x, plan), 0.75 * x)
     with pytest.raises(ValueError, match="aux_skip=True"):
         NB201Space().supernet(5, C=4, N=1)(torch.randn(2, 3, 8, 8), {"cell": torch.ones(6, 5) / 5}, aux_skip=0.5)
     with pytest.raises(ValueError, match="mixture only"):
@@ -275,7 +293,7 @@ def test_darts_aux_skip_uses_factorized_reduce_on_stride_two_edges():
 
 # ---- selection, benchmark monitoring -----------------------------------------------------------------------------
 def test_a2m_early_stop_keeps_the_start_of_epoch_genotype(tmp_path):
-    algo = build("a2m", "nb201", "algo.epochs=6", "algo.selection=a2m_early_stop", "algo.patience=1")
+    algo = build("a2m", "nb201", "algo.epochs=6", "algo/selection=a2m_early_stop", "algo.selection.patience=1")
     losses = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
     algo.evaluate = lambda: {"valid_loss": next(losses), "valid_acc": 0.5}
     run_phase(algo, CheckpointStore(tmp_path, "fp"), tracker(tmp_path))
@@ -303,8 +321,8 @@ def test_nb201_benchmark_accuracy_of_the_derived_arch_is_logged(nb201_csv):
 def test_derive_exclude_none_and_entropy():
     algo = build("darts", "nb201", "algo.epochs=1", "algo.derive_exclude_none=true")
     with torch.no_grad():
-        algo.core.alphas["cell"].zero_()
-        algo.core.alphas["cell"][:, 0] = 5.0  # `none` dominates every edge
+        algo.alphas["cell"].zero_()
+        algo.alphas["cell"][:, 0] = 5.0  # `none` dominates every edge
     assert all(op != 0 for op in algo.derive())
     assert alpha_entropy({"c": torch.full((3, 4), 0.25)}) == pytest.approx(math.log(4))
     with pytest.raises(TypeError):
@@ -325,16 +343,16 @@ def test_held_out_evaluation_counts_every_alpha_split_image_once():
     whole.generator.set_state(state)
     ((x, y),) = list(whole)
     assert sorted(y.tolist()) == sorted(val.labels.tolist())  # every image exactly once
-    model = algo.core.model.eval()
+    model = algo.model.eval()
     with torch.no_grad():
-        logits = model(x, algo.core.probs())
+        logits = model(x, algo.probs())
     assert m["valid_images"] == len(val) == 64
     assert m["valid_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
     assert m["valid_acc"] == pytest.approx((logits.argmax(1) == y).double().mean().item(), abs=1e-12)
 
 
 def test_darts_streams_come_from_named_purposes():
-    algo = build("darts", "nb201", "algo.sdarts_rs=true")
+    algo = build("darts", "nb201", "algo/modifiers=[sdarts_rs]")
     expected = {
         "noise": stream_seed(0, Purpose.ARCH_NOISE),
         "train": stream_seed(0, Purpose.DARTS_TRAIN_DATA),
@@ -342,14 +360,14 @@ def test_darts_streams_come_from_named_purposes():
         "eval": stream_seed(0, Purpose.DARTS_EVAL_DATA),
     }
     got = {
-        "noise": algo.core.noise.initial_seed(),
+        "noise": algo.noise.initial_seed(),
         "train": algo.train_loader.generator.initial_seed(),
         "alpha_batches": algo.val_loader.generator.initial_seed(),
         "eval": algo.eval_loader.generator.initial_seed(),
     }
     assert got == expected and len(set(got.values())) == 4
     g = torch.Generator().manual_seed(stream_seed(0, Purpose.ALPHA_INIT))
-    assert torch.equal(algo.core.alphas["cell"], 1e-3 * torch.randn(6, 5, generator=g))
+    assert torch.equal(algo.alphas["cell"], 1e-3 * torch.randn(6, 5, generator=g))
     assert algo.ctx.data.split["method"] == "first"  # quark0's split by default
 
 

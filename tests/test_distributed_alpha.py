@@ -17,39 +17,31 @@ STRATEGIES = ("first_order", "second_order", "a2m", "na_expected", "na_sampled")
 STEPS = 3
 
 
-def _strategy(name: str):
-    from nasflat.algorithms import arch_grad as ag
-
-    return {
-        "first_order": ag.FirstOrder(),
-        "second_order": ag.Unrolled(),
-        "a2m": ag.A2M(rho=0.05),
-        "na_expected": ag.NeighborhoodExpected(),
-        "na_sampled": ag.NeighborhoodSampled(samples=2),
-    }[name]
+OVERRIDES = {
+    "first_order": (),
+    "second_order": ("algo/arch_grad=second_order",),
+    "a2m": ("algo/arch_grad=a2m", "algo.arch_grad.rho=0.05"),
+    "na_expected": ("algo/arch_grad=na",),
+    "na_sampled": ("algo/arch_grad=na", "algo.arch_grad.mode=sampled", "algo.arch_grad.samples=2"),
+}
 
 
 def _run(name: str, rank: int) -> dict[str, torch.Tensor]:
-    from nasflat.algorithms.darts import Bilevel, darts_sgd
-    from nasflat.spaces.nb201 import NB201Space
+    from test_darts_algorithms import build, iterate
 
-    space = NB201Space()
-    torch.manual_seed(0)  # same initial weights and α on every rank
-    core = Bilevel(
-        space.supernet(5, C=4, N=1),
-        space.weight_shapes(),
-        arch_grad=_strategy(name),
-        epochs=5,
-        optim=darts_sgd(),
-        arch_lr=0.05,
-        seed=0,
-    )
+    torch.manual_seed(0)
+    search = build("darts", "nb201", "algo.epochs=5", "algo.arch_lr=0.05", "algo.track_hessian=false", *OVERRIDES[name])
+    start = search.alphas["cell"].detach().clone()  # the same on every rank (a named stream of the run seed)
     g = torch.Generator().manual_seed(100 + rank)  # each rank sees its own data
-    for i in range(STEPS):
+    for _ in range(STEPS):
         train = (torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 5, (8,), generator=g))
         val = (torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 5, (8,), generator=g))
-        core.step(train, val, i)
-    return {"alpha": core.alphas["cell"].detach().clone(), "w": next(core.model.parameters()).detach().clone()}
+        iterate(search, train, val)
+    return {
+        "start": start,
+        "alpha": search.alphas["cell"].detach().clone(),
+        "w": next(search.model.parameters()).detach().clone(),
+    }
 
 
 def _worker(rank: int, world: int, rendezvous: str, out_dir: str) -> None:
@@ -74,8 +66,8 @@ def _worker(rank: int, world: int, rendezvous: str, out_dir: str) -> None:
 def test_alpha_identical_on_all_ranks_after_several_steps(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
-    start = 1e-3 * torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
     for name in STRATEGIES:
+        start = r0[name]["start"]
         assert torch.equal(r0[name]["alpha"], r1[name]["alpha"]), name
         assert torch.equal(r0[name]["w"], r1[name]["w"]), name  # the weight step averages gradients too
         assert not torch.allclose(r0[name]["alpha"], start, atol=1e-4), name  # α really moved

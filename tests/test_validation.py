@@ -127,7 +127,8 @@ def test_scale_sizes_win_over_the_experiment_and_debug_tiny_keeps_the_algorithm_
     cfg = compose("search", overrides=["experiment=a2m_darts", "scale=demo"])
     OmegaConf.resolve(cfg)
     assert cfg.algo.epochs == 4 and cfg.search_net == {"C": 8, "layers": 5}  # the experiment said 50, C=16 x 8
-    assert cfg.space.op_set == "darts7" and cfg.algo.selection == "a2m_early_stop"  # the method is untouched
+    assert cfg.space.op_set == "darts7" and cfg.algo.selection.patience == 10  # the method is untouched
+    assert cfg.algo.selection._target_.endswith("A2MEarlyStop")
     tiny = compose("search", overrides=["algo=darts", "scale=tiny"])
     debug = compose("search", overrides=["algo=darts", "debug=tiny"])
     assert (tiny.algo.epochs, debug.algo.epochs) == (2, 50)
@@ -196,7 +197,9 @@ def test_ranges_apply_only_to_phases_that_run():
 # ---- keys a target does not take ------------------------------------------------------------------------------
 def test_unknown_key_of_an_algorithm_lists_what_it_takes():
     (line,) = problems("algo=darts", "+algo.budget=3")
-    assert line.startswith("config error: algo.budget=3: DartsSearch does not take `budget`; accepted: arch_grad, ")
+    assert line.startswith(
+        "config error: algo.budget=3: DifferentiableSearch does not take `budget`; accepted: relaxation, objective, "
+    )
     assert ", epochs, batch_size, " in line and "did you mean" not in line and "evaluator" not in line
     # a preset of one method with another method: both foreign keys named, nothing instantiated
     assert [p.split(":")[1] for p in problems("experiment=nb201_rs_benchmark", "algo=darts")] == [
@@ -208,7 +211,18 @@ def test_unknown_key_of_an_algorithm_lists_what_it_takes():
 @pytest.mark.parametrize(
     ("overrides", "start"),
     [
-        (["algo=darts", "+algo.epoch=3"], "algo.epoch=3: DartsSearch does not take `epoch` (did you mean `epochs`?)"),
+        (
+            ["algo=darts", "+algo.epoch=3"],
+            "algo.epoch=3: DifferentiableSearch does not take `epoch` (did you mean `epochs`?)",
+        ),
+        (
+            ["algo=darts", "algo/modifiers=[beta_darts,sdarts_rs]", "+algo.modifiers.beta_darts.tauu=1"],
+            "algo.modifiers.beta_darts.tauu=1: BetaDarts does not take `tauu` (did you mean `tau`?)",
+        ),
+        (
+            ["algo=darts", "algo/selection=darts_es", "+algo.selection.windw=3"],
+            "algo.selection.windw=3: DartsES does not take `windw` (did you mean `window`?)",
+        ),
         (["algo=a2m", "+algo.arch_grad.rh=1"], "algo.arch_grad.rh=1: A2M does not take `rh` (did you mean `rho`?)"),
         (
             ["algo=na_rs", "+algo.neighborhood.radus=2"],
@@ -227,6 +241,56 @@ def test_unknown_key_of_an_algorithm_lists_what_it_takes():
 def test_typo_in_a_key_suggests_the_parameter(overrides, start):
     (line,) = problems(*overrides)
     assert line.startswith(f"config error: {start}; accepted: ")
+
+
+# ---- differentiable parts that cannot work together -------------------------------------------------------------
+PARTS_ACCEPTED = "; accepted: a combination of parts that works together (docs/methods.md#the-differentiable-harness)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            ["algo=darts_2nd", "algo/objective=mixed_level"],
+            "algo.arch_grad=Unrolled: second-order DARTS unrolls the bilevel problem; objective=mixed_level has no "
+            "inner problem to unroll: use objective=bilevel or arch_grad=first_order",
+        ),
+        (
+            ["algo=darts", "algo/relaxation=gumbel", "algo/arch_grad=second_order"],
+            "algo.arch_grad=Unrolled: second-order DARTS differences losses at w ± Rv, which a stochastic relaxation "
+            "(gumbel) makes meaningless; use arch_grad=first_order (or a2m)",
+        ),
+        (
+            ["algo=darts", "algo/selection=a2m_early_stop", "algo.eval_images=0"],
+            "algo.selection=A2MEarlyStop: selection=a2m_early_stop needs the per-epoch held-out loss; set "
+            "eval_images > 0 or null",
+        ),
+        (
+            ["algo=a2m", "algo/selection=darts_es", "algo.track_hessian=false"],
+            "algo.selection=DartsES: selection=darts_es stops on the tracked α-Hessian eigenvalue; set "
+            "track_hessian=true",
+        ),
+    ],
+)
+def test_incompatible_parts_are_refused_with_the_reason(overrides, line):
+    assert problems(*overrides) == [f"config error: {line}{PARTS_ACCEPTED}"]
+
+
+@pytest.mark.parametrize("group", ("relaxation", "objective", "arch_grad", "modifiers", "selection"))
+def test_every_part_option_validates_clean_on_darts(group):
+    for opt in options(f"algo/{group}"):
+        choice = f"algo/{group}=[{opt}]" if group == "modifiers" else f"algo/{group}={opt}"
+        assert problems("algo=darts", choice) == [], choice
+
+
+def test_composed_parts_equal_the_named_method():
+    """algo=darts algo/arch_grad=a2m is algo=a2m, key for key (and so for every named method)."""
+    for name, group in (("a2m", "a2m"), ("darts_2nd", "second_order"), ("na_darts", "na")):
+        named = compose("search", overrides=[f"algo={name}", "space=darts"])
+        composed = compose("search", overrides=["algo=darts", f"algo/arch_grad={group}", "space=darts"])
+        assert OmegaConf.to_container(named, resolve=True) == OmegaConf.to_container(composed, resolve=True)
+    both = compose("search", overrides=["algo=a2m", "algo/modifiers=[beta_darts,sdarts_rs]"])
+    assert sorted(both.algo.modifiers) == ["beta_darts", "sdarts_rs"] and "modifiers" not in compose("search").algo
 
 
 def test_forwarded_keywords_are_range_checked():

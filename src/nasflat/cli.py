@@ -328,6 +328,7 @@ def analyze_evaluators_task(cfg: DictConfig) -> None:
     from nasflat.analysis import evaluators as ev
     from nasflat.analysis.evaluator_files import report
     from nasflat.config import validate
+    from nasflat.spaces.nb201.codec import DATASETS
 
     validate(cfg, "analyze evaluators")
     study: ev.StudyConfig = instantiate(cfg.study)
@@ -340,10 +341,10 @@ def analyze_evaluators_task(cfg: DictConfig) -> None:
     if table is None:
         raise ValueError("analyze evaluators needs the NB201 table (the truth): set benchmark.nb201_table=PATH")
     truth_dataset = study.truth_dataset or str(cfg.dataset.name)
-    if truth_dataset not in ("cifar10", "cifar100", "imagenet16_120"):
+    if truth_dataset not in DATASETS:
         raise ValueError(
             f"dataset={truth_dataset} has no NB201 column to rank against: use an NB201 dataset, or set "
-            "study.truth_dataset=cifar10|cifar100|imagenet16_120 to compare against another dataset's column"
+            f"study.truth_dataset={'|'.join(DATASETS)} to compare against another dataset's column"
         )
     hardware = _hardware(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -30,7 +30,7 @@ class Purpose(str, Enum):
     SUPERNET_DATA = "supernet_data"  # SPOS training: order + augmentation
     SPOS_PATHS = "spos_paths"  # SPOS: the uniformly sampled path of each iteration
     ALPHA_INIT = "alpha_init"  # DARTS family: α = 1e-3 N(0, 1)
-    ARCH_NOISE = "arch_noise"  # DARTS family: SDARTS-RS perturbations, NA-DARTS neighbour draws
+    ARCH_NOISE = "arch_noise"  # differentiable: relaxation samples, SDARTS-RS noise, NA-DARTS neighbours
     DARTS_TRAIN_DATA = "darts_train_data"  # DARTS family: weight-step batches
     DARTS_ALPHA_DATA = "darts_alpha_data"  # DARTS family: α-step batches
     DARTS_EVAL_DATA = "darts_eval_data"  # DARTS family: augmentation of the per-epoch held-out evaluation

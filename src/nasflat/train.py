@@ -26,6 +26,7 @@ from nasflat.tracking import Reporter
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Forward = Callable[[nn.Module, torch.Tensor], Any]
+BatchHook = Callable[[int, Batch], None]  # (batch index, batch): e.g. a bilevel search's α step
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,14 @@ def train_epoch(
     forward: Forward | None = None,
     reporter: Reporter | None = None,
     where: str = "training",
+    before_batch: BatchHook | None = None,
+    after_batch: BatchHook | None = None,
 ) -> dict[str, float]:
-    """One pass of SGD over ``batches``; ``forward(model, x)`` lets callers pick a path or mixture."""
+    """One pass of SGD over ``batches``; ``forward(model, x)`` lets callers pick a path or mixture.
+
+    ``before_batch`` runs after the lr is set and before the forward, ``after_batch`` after the optimizer step:
+    the differentiable search puts its α step there (docs/methods.md#the-differentiable-harness).
+    """
     model.train()
     forward = forward or (lambda m, x: m(x))
     reporter = reporter or Reporter()
@@ -98,6 +105,8 @@ def train_epoch(
             lr = set_lr(i / num_batches)
             for g in optimizer.param_groups:
                 g["lr"] = lr
+        if before_batch is not None:
+            before_batch(i, (x, y))
         with hw.autocast():
             logits, aux = _split_output(forward(model, x))
             loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
@@ -110,6 +119,8 @@ def train_epoch(
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if after_batch is not None:
+            after_batch(i, (x, y))
         loss_sum += loss.detach() * y.numel()
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.numel()

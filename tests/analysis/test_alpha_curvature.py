@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from nasflat.analysis.alpha_curvature import AlphaCurvature, DartsES, val_loss
+from nasflat.algorithms.differentiable.selection import DartsES
+from nasflat.analysis.alpha_curvature import AlphaCurvature, val_loss
 from nasflat.checkpoint import CheckpointStore
 from nasflat.data import fixed_batches
 from nasflat.phases import run_phase
@@ -90,8 +91,8 @@ def test_val_loss_weights_batches_by_their_sizes():
     model, alphas, batches = tiny_problem(NB201Space(), images=8, size=8, C=4, N=1)
     model.eval()  # eval-mode BN: a batch's loss does not depend on how the images are grouped
     whole = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
-    split = val_loss(model, list(alphas), list(alphas.values()), batches, {})().detach()
-    joined = val_loss(model, list(alphas), list(alphas.values()), [whole], {})().detach()
+    split = val_loss(model, list(alphas), list(alphas.values()), batches, None)().detach()
+    joined = val_loss(model, list(alphas), list(alphas.values()), [whole], None)().detach()
     assert split.item() == pytest.approx(joined.item(), rel=1e-12)
 
 
@@ -161,7 +162,7 @@ def ours_stop(evs, epochs, every, es: DartsES):
         if not hessian.tracked(epoch, epochs):
             continue
         seen.append(evs[epoch])
-        if epoch != epochs - 1 and (d := es.check(epoch, seen, every)).stop_epoch is not None:
+        if epoch != epochs - 1 and (d := es.check_epoch(epoch, seen, every)).stop_epoch is not None:
             return epoch, d.stop_epoch
     return None
 
@@ -190,9 +191,9 @@ def test_darts_es_hand_example_with_robustdarts_defaults():
     es = DartsES()
     # epoch 22: averages of evaluations (14..22) = (1, 1, 1, 3, 3) -> 1.8 vs (6..14) -> 1.0: ratio 1.8 > 1.3
     assert ours_stop(evs, 50, 2, es) == (22, 10)
-    assert es.check(22, [1.0] * 10 + [3.0] * 2, every=2).ratio == pytest.approx(1.8)
+    assert es.check_epoch(22, [1.0] * 10 + [3.0] * 2, every=2).ratio == pytest.approx(1.8)
     # epoch 20 (first check allowed: 20 - 4 - 8 = 8 < 10 is not) -> no decision before 22
-    assert es.check(20, [1.0] * 10 + [3.0], every=2).ratio is None
+    assert es.check_epoch(20, [1.0] * 10 + [3.0], every=2).ratio is None
 
 
 # ---- in the search ----------------------------------------------------------------------------------------------
@@ -202,8 +203,8 @@ def test_tracking_changes_nothing_in_the_search_and_survives_resume(tmp_path):
     off = build("darts", "nb201", "algo.epochs=3", "algo.track_hessian=false")
     run_phase(on, CheckpointStore(tmp_path / "on", "fp"), tracker(tmp_path / "on"))
     run_phase(off, CheckpointStore(tmp_path / "off", "fp"), tracker(tmp_path / "off"))
-    for n, a in on.core.alphas.items():
-        assert torch.equal(a, off.core.alphas[n])
+    for n, a in on.alphas.items():
+        assert torch.equal(a, off.alphas[n])
     assert [h["valid_loss"] for h in on.history] == [h["valid_loss"] for h in off.history]
     eigs = [h["alpha_hessian_eig"] for h in on.history]
     assert len(eigs) == 3 and "alpha_hessian_eig" not in off.history[0]
@@ -242,8 +243,13 @@ class Scripted:
 
 
 def test_darts_es_selection_stops_and_returns_the_earlier_architecture(tmp_path):
-    es = ["algo.darts_es.window=1", "algo.darts_es.delta=1", "algo.darts_es.start_epoch=0"]
-    algo = build("darts", "nb201", "algo.epochs=5", "algo.selection=darts_es", *es)
+    es = [
+        "algo/selection=darts_es",
+        "algo.selection.window=1",
+        "algo.selection.delta=1",
+        "algo.selection.start_epoch=0",
+    ]
+    algo = build("darts", "nb201", "algo.epochs=5", *es)
     algo.hessian = Scripted([1.0, 1.1, 2.0, 2.0, 2.0])
     run_phase(algo, CheckpointStore(tmp_path, "fp"), tracker(tmp_path))
     # epoch 2: 2.0 / 1.1 > 1.3 -> stop; window 1, delta 1: the architecture of epoch 1
@@ -252,7 +258,7 @@ def test_darts_es_selection_stops_and_returns_the_earlier_architecture(tmp_path)
     arch, acc = algo.best()
     assert algo.space.format(arch) == algo.history[1]["arch"] and acc == algo.history[1]["valid_acc"]
     assert algo.summary()["darts_es_epoch"] == 1
-    fresh = build("darts", "nb201", "algo.epochs=5", "algo.selection=darts_es", *es)
+    fresh = build("darts", "nb201", "algo.epochs=5", *es)
     fresh.load_state_dict(algo.state_dict())
     assert fresh.es_epoch == 1 and fresh.stopped_at == 2
 
@@ -261,15 +267,15 @@ def test_darts_es_without_tracking_is_refused():
     from nasflat.config.schema import ConfigError, validate
     from test_darts_algorithms import compose_search
 
-    cfg = compose_search("algo=darts", "algo.selection=darts_es", "algo.track_hessian=false")
-    with pytest.raises(ConfigError, match="track_hessian=true when selection=darts_es"):
+    cfg = compose_search("algo=darts", "algo/selection=darts_es", "algo.track_hessian=false")
+    with pytest.raises(ConfigError, match=r"algo\.selection=DartsES: selection=darts_es stops on the tracked"):
         validate(cfg, "search")
     with pytest.raises(ValueError, match="set track_hessian=true"):
-        build("darts", "nb201", "algo.selection=darts_es", "algo.track_hessian=false")
-    bad = compose_search("algo=darts", "algo.hessian.every=0", "algo.darts_es.factor=0")
+        build("darts", "nb201", "algo/selection=darts_es", "algo.track_hessian=false")
+    bad = compose_search("algo=darts", "algo/selection=darts_es", "algo.hessian.every=0", "algo.selection.factor=0")
     with pytest.raises(ConfigError) as e:
         validate(bad, "search")
-    assert "algo.hessian.every=0: out of range" in str(e.value) and "algo.darts_es.factor=0: out of range" in str(
+    assert "algo.hessian.every=0: out of range" in str(e.value) and "algo.selection.factor=0: out of range" in str(
         e.value
     )
 

@@ -2,29 +2,30 @@
 
 RobustDARTS (Zela et al., ICLR 2020) showed that the dominant eigenvalue of ∇²_α L_val grows when DARTS collapses,
 and stops the search when its local average rises too fast (DARTS-ES). :class:`AlphaCurvature` measures that
-eigenvalue after a search epoch on a fixed held-out batch set; :class:`DartsES` is their stopping rule, a pure
-function of the eigenvalue history so that it survives checkpoint/resume by construction.
+eigenvalue after a search epoch on a fixed held-out batch set; their stopping rule (DARTS-ES) is a selection rule
+of the differentiable harness (:class:`nasflat.algorithms.differentiable.selection.DartsES`).
 Formulas, the official code followed and the deviations: docs/analysis.md#α-space-curvature-during-differentiable-search
 and docs/methods.md#darts-es.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nasflat import distributed
-from nasflat.algorithms.arch_grad import AlphaProblem
 from nasflat.analysis.curvature import dominant_eigenvalue, exact_hessian, hvp_operator, max_eigenvalue
 from nasflat.data import ImageSplit, fixed_batches
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# α (by name) -> what the supernet's relaxed forward consumes (a Mixture, or {cell: (E, K) weights})
+MixtureOf = Callable[[Mapping[str, torch.Tensor]], Any]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class CurvatureResult:
 
 @dataclass(frozen=True)
 class AlphaCurvature:
-    """Dominant eigenvalue of ∇²_α L_val(w, α) at softmax(α) on a fixed batch set (its image-weighted mean loss).
+    """Dominant eigenvalue of ∇²_α L_val(w, α) on a fixed batch set (its image-weighted mean loss), through the
+    method's relaxation (``mixture``; softmax(α) by default).
 
     Config node ``algo.hessian``: ``images`` held-out images in batches of ``batch_size``, measured after every
     ``every``-th epoch and after the last. The path follows the size of α, never the space's name: the exact
@@ -104,7 +106,7 @@ class AlphaCurvature:
         alphas: Mapping[str, torch.Tensor],
         batches: Sequence[Batch],
         generator: torch.Generator,
-        forward_kwargs: Mapping[str, Any] | None = None,
+        mixture: MixtureOf | None = None,
     ) -> CurvatureResult:
         t0 = time.perf_counter()
         leaves = [a.detach().clone().requires_grad_() for a in alphas.values()]
@@ -113,7 +115,7 @@ class AlphaCurvature:
         model.train()
         try:
             with distributed.rank_local():  # every rank has the same images: no BN collectives, no rank can hang
-                loss = val_loss(model, list(alphas), leaves, batches, forward_kwargs or {})
+                loss = val_loss(model, list(alphas), leaves, batches, mixture)
                 eig, path, products, converged = self._eigenvalue(loss, leaves, generator)
         finally:
             with torch.no_grad():
@@ -133,74 +135,26 @@ class AlphaCurvature:
         return res.eigenvalue, "power", res.iterations, res.converged
 
 
+def softmax_mixture(alphas: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """DARTS's relaxation: softmax over the ops of each edge."""
+    return {n: a.softmax(dim=-1) for n, a in alphas.items()}
+
+
 def val_loss(
     model: nn.Module,
     names: Sequence[str],
     alphas: Sequence[torch.Tensor],
     batches: Sequence[Batch],
-    forward_kwargs: Mapping[str, Any],
+    mixture: MixtureOf | None = None,
 ) -> Callable[[], torch.Tensor]:
-    """L_val at ``alphas`` as the α step sees it (softmax relaxation, the method's forward options, no penalty),
-    averaged over ``batches`` weighted by their sizes."""
+    """L_val at ``alphas`` as the α step sees it (the method's mixture, no penalty), averaged over ``batches``
+    weighted by their sizes."""
     total = sum(len(y) for _, y in batches)
-    problems = [
-        AlphaProblem(model=model, names=tuple(names), val_batch=b, forward_kwargs=dict(forward_kwargs)) for b in batches
-    ]
+    mixture_of = mixture or softmax_mixture
 
     def loss() -> torch.Tensor:
-        terms = [p.loss(alphas) * (len(p.val_batch[1]) / total) for p in problems]
+        named = dict(zip(names, alphas))
+        terms = [F.cross_entropy(model(x, mixture_of(named)), y) * (len(y) / total) for x, y in batches]
         return torch.stack(terms).sum()
 
     return loss
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    """A DARTS-ES decision at one epoch: the ratio of local averages, and the epoch to return to if it stops."""
-
-    ratio: float | None
-    stop_epoch: int | None
-
-
-@dataclass(frozen=True)
-class DartsES:
-    """RobustDARTS's ``EVLocalAvg.update`` + ``early_stop`` (src/utils.py), as a function of the history.
-
-    Config node ``algo.darts_es``. Eigenvalues are taken every ``every`` epochs (their ``--report_freq_hessian``,
-    nasflat's ``algo.hessian.every``). The local average of an
-    evaluation is the mean of the last ``window`` eigenvalues (fewer at the start), credited to the epoch
-    ``every·⌊window/2⌋`` earlier (a centred window). At epoch e its local average is compared with the one
-    ``delta`` evaluations before; the search stops when current / previous > ``factor`` and returns the
-    architecture of epoch e − every·(⌊window/2⌋ + delta), once that epoch is ≥ ``start_epoch``.
-    """
-
-    window: int = 5
-    delta: int = 4
-    factor: float = 1.3
-    start_epoch: int = 10
-
-    def __post_init__(self) -> None:
-        if min(self.window, self.delta) < 1 or self.factor <= 0 or self.start_epoch < 0:
-            raise ValueError(
-                "algo.darts_es needs window, delta >= 1, factor > 0, start_epoch >= 0; got "
-                f"{self.window}, {self.delta}, {self.factor}, {self.start_epoch}"
-            )
-
-    def local_averages(self, eigenvalues: Sequence[float]) -> list[float]:
-        """The list ``ev_local_avg`` after each evaluation (the first ⌈window/2⌉ − 1 evaluations add none)."""
-        first = math.ceil(self.window / 2)
-        return [
-            sum(eigenvalues[max(0, n - self.window) : n]) / min(n, self.window)
-            for n in range(first, len(eigenvalues) + 1)
-        ]
-
-    def check(self, epoch: int, eigenvalues: Sequence[float], every: int = 1) -> EarlyStop:
-        """The decision after the evaluation at ``epoch`` (the last of ``eigenvalues``, taken every ``every``
-        epochs); RobustDARTS never checks after the final epoch."""
-        target = epoch - every * (self.window // 2 + self.delta)
-        averages = self.local_averages(eigenvalues)
-        if len(eigenvalues) < math.ceil(self.window / 2) or target < self.start_epoch or len(averages) <= self.delta:
-            return EarlyStop(None, None)
-        previous = averages[-1 - self.delta]
-        ratio = averages[-1] / previous if previous else math.inf
-        return EarlyStop(ratio, target if ratio > self.factor else None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nasflat.algorithms.arch_grad import neighborhood_sizes
+from nasflat.algorithms.differentiable.arch_grads import neighborhood_sizes
 from nasflat.spaces.nb201 import EDGES, OPS
 
 NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)

@@ -42,7 +42,9 @@ RANGES: tuple[tuple[str, Range], ...] = (
     # seeds and sizes
     ("seed", AT_LEAST_0),
     ("*_seed", AT_LEAST_0),
-    ("*epochs", AT_LEAST_1),  # epochs, darts_minus_epochs
+    ("arch_warmup_epochs", AT_LEAST_0),  # differentiable search: epochs without α updates (PC-DARTS)
+    ("tail_epochs", AT_LEAST_0),  # DARTS-PT: extra tuning epochs in its schedule (NB201 0, DARTS space 1)
+    ("*epochs", AT_LEAST_1),  # epochs, the DARTS- decay length
     ("*batch_size", AT_LEAST_1),
     *((name, AT_LEAST_1) for name in ("budget", "chunk", "population", "generations", "select", "sample_size")),
     *((name, AT_LEAST_1) for name in ("samples", "radius", "patience", "C", "N", "layers", "stem_multiplier")),
@@ -56,8 +58,8 @@ RANGES: tuple[tuple[str, Range], ...] = (
     ("top_q", Range(0, 100, lo_open=True)),
     *((name, AT_LEAST_1) for name in ("precision_k", "bins")),
     ("*bn_images", AT_LEAST_0),
+    ("eval_images", AT_LEAST_0),  # 0: no held-out evaluation (before *val_images, which it also matches)
     ("*val_images", AT_LEAST_1),
-    ("eval_images", AT_LEAST_0),  # 0: no held-out evaluation
     # optimisation
     ("lr", POSITIVE),
     ("*_lr", POSITIVE),
@@ -77,8 +79,9 @@ RANGES: tuple[tuple[str, Range], ...] = (
     # method constants
     ("epsilon", POSITIVE),  # A²M's finite-difference step
     ("r", POSITIVE),  # 2nd-order DARTS's finite-difference scale
-    *((name, AT_LEAST_0) for name in ("rho", "sdarts_epsilon", "beta_tau", "gamma", "alpha")),
-    # α-Hessian tracking (algo.hessian) and DARTS-ES (algo.darts_es)
+    *((name, AT_LEAST_0) for name in ("rho", "gamma", "alpha", "lam", "tau")),  # lam: MiLeNAS, tau: β-DARTS
+    ("epsilon_*", AT_LEAST_0),  # SDARTS-RS's noise radius (epsilon_min, epsilon_max)
+    # α-Hessian tracking (algo.hessian) and DARTS-ES (algo.selection=darts_es)
     *((name, AT_LEAST_1) for name in ("images", "iters", "every", "window", "delta")),
     *((name, AT_LEAST_0) for name in ("exact_max", "start_epoch")),
     ("factor", POSITIVE),

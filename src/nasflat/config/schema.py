@@ -19,6 +19,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nasflat.config.differentiable import parts_problems
 from nasflat.config.ranges import range_for
 from nasflat.config.types import Signature, describe, is_choice, kind_of, matches, signature_of
 
@@ -47,6 +48,7 @@ TOP_LEVEL: dict[str, Any] = {
     "source": str,
     "out": str,
     "benchmark.nb201_table": str | None,
+    "space_name": str,  # the key of per-space method defaults (algo.per_space.<space_name>)
 }
 
 
@@ -67,18 +69,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
             "mutations + crossovers <= population",
         ),
     ),
-    "nasflat.algorithms.darts.DartsSearch": (
-        Rule(
-            ("selection", "eval_images"),
-            lambda s, e: s != "a2m_early_stop" or e != 0,
-            "eval_images > 0 or null when selection=a2m_early_stop (it needs the held-out loss)",
-        ),
-        Rule(
-            ("selection", "track_hessian"),
-            lambda s, t: s != "darts_es" or t,
-            "track_hessian=true when selection=darts_es (it stops on the tracked α-Hessian eigenvalue)",
-        ),
-    ),
+}
+
+# checks that build a target's parts (cheap objects) to refuse combinations before any work:
+# (path, settings) -> [(key, value, what, accepted)]
+PART_CHECKS: dict[str, Callable[[str, dict[str, Any]], list[tuple[str, Any, str, str]]]] = {
+    "nasflat.algorithms.differentiable.harness.DifferentiableSearch": parts_problems,
 }
 
 
@@ -189,6 +185,11 @@ class _Checker:
             self.problems.append(problem(f"{path}.{name}", MISSING, f"missing, {sig.owner} needs it", accepted))
         if active:
             self.rules(path, fn, settings, sig)
+            if (check := PART_CHECKS.get(_qualname(fn))) is not None and not self._has_problems(path):
+                self.problems.extend(problem(*found) for found in check(path, settings))
+
+    def _has_problems(self, path: str) -> bool:
+        return any(p.startswith(f"config error: {path}.") for p in self.problems)
 
     def signature(self, fn: Any, partial: bool) -> Signature:
         """``fn``'s settable parameters, with those of wherever its ``**kwargs`` are forwarded."""
@@ -221,6 +222,9 @@ class _Checker:
             self.problems.append(problem(dotted, value, what, describe(hint, str(bounds or ""))))
         elif isinstance(value, dict) and "_target_" in value:
             self.target(dotted, value, active)
+        elif isinstance(value, dict) and value and all(isinstance(v, dict) and "_target_" in v for v in value.values()):
+            for key, node in value.items():  # a mapping of parts, e.g. algo.modifiers.<name>
+                self.target(f"{dotted}.{key}", node, active)
         elif isinstance(value, dict) and name in SPACE_OPTIONS:
             self.space_options(dotted, name, value, active)
         elif active and bounds is not None and any(not bounds.contains(x) for x in _numbers(value)):

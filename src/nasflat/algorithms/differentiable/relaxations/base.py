@@ -27,6 +27,7 @@ class Relaxation(ABC):
 
     name: str = ""
     stochastic: bool = False  # draws a sample per forward (Gumbel, Dirichlet): needs a generator
+    single_path: bool = False  # the mixture runs one sampled op per edge (GDAS's hard sample; Mixture.index)
     partial_channels: int = 1  # supernet build option: ops see 1/K of the channels (PC-DARTS)
 
     cells: tuple[str, ...] = ()  # the op-logit keys (the space's cell types), set by bind()

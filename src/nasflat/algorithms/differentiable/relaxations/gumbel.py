@@ -41,6 +41,7 @@ class Gumbel(Relaxation):
 
     name = "gumbel"
     stochastic = True
+    single_path = True  # one op per edge and forward: SDARTS-RS noise on the weights has no meaning here
 
     def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1, others_gradient: bool = True) -> None:
         if not 0 < tau_min <= tau_max:

@@ -1,99 +1,24 @@
-"""Architecture-gradient strategies: what distinguishes DARTS (1st/2nd order), A²M and NA-DARTS.
+"""α-gradient strategies: what distinguishes DARTS (1st/2nd order), A²M and NA-DARTS (docs/methods.md).
 
-Each strategy is a small callable ``strategy(problem, alphas) -> grads``: ``alphas`` are the raw logits (one
-(E, K) tensor per cell type), the returned list is the gradient to write into ``alpha.grad`` before the α
-optimizer's step. Strategies never touch the α parameters in place; they evaluate the loss at explicit α values
-through :class:`AlphaProblem`, which knows the supernet, the batches and the α-only penalty.
-
-Gradients taken with ``torch.autograd.grad`` bypass DDP's hooks, so every gradient that steers a later pass
-(A²M's ascent direction, the unrolled step's virtual weights) and the final result go through
-``problem.reduce`` (an all-reduce mean across ranks; a no-op in one process).
+Each strategy is a small callable ``strategy(problem, alphas) -> grads``: ``alphas`` are the relaxation's raw
+parameters (a list in ``problem.names`` order), the returned list is the gradient written into ``alpha.grad``
+before the α optimizer's step. Strategies evaluate the α objective at explicit α values through
+:class:`~nasflat.algorithms.differentiable.problem.AlphaProblem`, so they work with any relaxation and objective;
+``check(relaxation, objective)`` refuses the combinations a strategy cannot honour, before any work.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-from nasflat import distributed
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-Tensors = list[torch.Tensor]
-Relax = Callable[[Sequence[torch.Tensor]], Tensors]  # raw alphas -> per-edge op weights
-
-
-def softmax_relax(alphas: Sequence[torch.Tensor]) -> Tensors:
-    """DARTS's relaxation: softmax over the ops of each edge."""
-    return [a.softmax(dim=-1) for a in alphas]
-
-
-@dataclass
-class VirtualSGD:
-    """The weight optimizer's next step, for the unrolled model (quark0 ``_compute_unrolled_model``).
-
-    w' = w - lr * (momentum * buffer + grad + weight_decay * w); Nesterov is ignored, as in quark0.
-    """
-
-    lr: float
-    momentum: float
-    weight_decay: float
-    buffers: dict[str, torch.Tensor | None] = field(default_factory=dict)  # momentum buffers by parameter name
-
-
-@dataclass
-class AlphaProblem:
-    """Everything an α-gradient strategy may evaluate: the α objective (val batch) and the train loss."""
-
-    model: nn.Module
-    names: tuple[str, ...]  # cell types, in the order of the alphas lists
-    val_batch: Batch
-    train_batch: Batch | None = None
-    penalty: Callable[[Sequence[torch.Tensor]], torch.Tensor] | None = None  # α-only term of the α objective
-    forward_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. DARTS-'s aux_skip weight
-    sgd: VirtualSGD | None = None  # needed by the unrolled (2nd-order) strategy
-    generator: torch.Generator | None = None  # needed by sampled-neighbour strategies
-
-    def loss(
-        self,
-        alphas: Sequence[torch.Tensor],
-        *,
-        batch: str = "val",
-        params: Mapping[str, torch.Tensor] | None = None,
-        relax: Relax | None = None,
-    ) -> torch.Tensor:
-        """CE of the supernet mixture at ``alphas`` (+ the penalty on the val batch); ``params`` swap weights."""
-        x, y = self.val_batch if batch == "val" else self._train()
-        weights = dict(zip(self.names, (relax or softmax_relax)(alphas)))
-        if params is None:
-            logits = self.model(x, weights, **self.forward_kwargs)
-        else:
-            logits = functional_call(self.model, dict(params), (x, weights), self.forward_kwargs)
-        loss = F.cross_entropy(logits, y)
-        if batch == "val" and self.penalty is not None:
-            loss = loss + self.penalty(alphas)
-        return loss
-
-    def grad(self, alphas: Sequence[torch.Tensor], **kwargs: Any) -> Tensors:
-        """∇_α of :meth:`loss` at the given values (detached leaf copies; nothing is modified)."""
-        leaf = [a.detach().requires_grad_() for a in alphas]
-        return list(torch.autograd.grad(self.loss(leaf, **kwargs), leaf))
-
-    def reduce(self, grads: Tensors) -> Tensors:
-        """Average across ranks in place (gradients from autograd.grad are not all-reduced by DDP)."""
-        distributed.all_reduce_mean(grads)
-        return grads
-
-    def _train(self) -> Batch:
-        if self.train_batch is None:
-            raise ValueError("this α-gradient strategy needs the train batch (second-order DARTS)")
-        return self.train_batch
+from nasflat.algorithms.differentiable.objectives import Objective
+from nasflat.algorithms.differentiable.problem import AlphaProblem, Tensors
+from nasflat.algorithms.differentiable.relaxations.base import Relaxation
 
 
 class ArchGradient(Protocol):
@@ -104,12 +29,26 @@ class ArchGradient(Protocol):
 
     def __call__(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> Tensors: ...
 
+    def check(self, relaxation: Relaxation, objective: Objective) -> None: ...
+
     def describe(self) -> dict[str, Any]: ...
 
 
+class _Strategy:
+    """Shared defaults: works with every relaxation and objective; describes itself by name."""
+
+    name = ""
+
+    def check(self, relaxation: Relaxation, objective: Objective) -> None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
 # ---- DARTS ---------------------------------------------------------------------------------------------------------
-class FirstOrder:
-    """DARTS 1st order: ∇_α L_val(w, α) at the current weights (docs/methods.md#darts)."""
+class FirstOrder(_Strategy):
+    """DARTS 1st order: ∇_α L_α(w, α) at the current weights (docs/methods.md#darts)."""
 
     name = "first_order"
     passes = 1
@@ -117,11 +56,8 @@ class FirstOrder:
     def __call__(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> Tensors:
         return problem.reduce(problem.grad(alphas))
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name}
 
-
-class Unrolled:
+class Unrolled(_Strategy):
     """DARTS 2nd order (quark0 ``_backward_step_unrolled``, docs/methods.md#darts).
 
     ∇_α L_val(w', α) - ξ ∇²_{α,w} L_train(w, α) v, with w' one virtual SGD step (ξ = the current weight lr) and
@@ -133,8 +69,20 @@ class Unrolled:
 
     def __init__(self, r: float = 0.01) -> None:
         if r <= 0:
-            raise ValueError(f"the finite-difference scale r must be > 0, got {r}")
+            raise ValueError(f"arch_grad.r={r}: the finite-difference scale must be > 0 (quark0 uses 0.01)")
         self.r = r
+
+    def check(self, relaxation: Relaxation, objective: Objective) -> None:
+        if relaxation.stochastic:
+            raise ValueError(
+                f"second-order DARTS differences losses at w ± Rv, which a stochastic relaxation "
+                f"({relaxation.name}) makes meaningless; use arch_grad=first_order (or a2m)"
+            )
+        if not objective.bilevel:
+            raise ValueError(
+                f"second-order DARTS unrolls the bilevel problem; objective={objective.name} has no inner problem "
+                "to unroll: use objective=bilevel or arch_grad=first_order"
+            )
 
     def virtual_weights(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         """w' = w - ξ (μ·buffer + ∇_w L_train(w, α) + λ w), detached (the weights are not modified)."""
@@ -187,12 +135,12 @@ class A2MTerms:
     grad: Tensors  # the update written into α.grad
 
 
-class A2M:
+class A2M(_Strategy):
     """Architecture-Aware Minimization (docs/methods.md#a2m: main variant and ``dartspt``).
 
     main:    α̃ = α + ρ∇L(α) (not normalized), g̃ = ∇L(α̃), h = [∇L(α̃ + εg̃) - ∇L(α̃ - εg̃)] / 2ε, G = g̃ + ρh.
     dartspt: the same g̃, but h is taken around α (α restored first) and G = g + ρh.
-    Four forward/backward passes, all on the same α batch and the current weights.
+    Four forward/backward passes, all on the same α batch, the same weights (and the same relaxation draw).
     """
 
     name = "a2m"
@@ -201,9 +149,9 @@ class A2M:
 
     def __init__(self, rho: float = 1e-2, epsilon: float = 1e-2, variant: Literal["main", "dartspt"] = "main") -> None:
         if variant not in self.VARIANTS:
-            raise ValueError(f"A²M variant {variant!r}: expected one of {', '.join(self.VARIANTS)}")
+            raise ValueError(f"arch_grad.variant={variant!r}: expected one of {', '.join(self.VARIANTS)}")
         if epsilon <= 0:
-            raise ValueError(f"A²M's finite-difference epsilon must be > 0, got {epsilon}")
+            raise ValueError(f"arch_grad.epsilon={epsilon}: A²M's finite-difference step must be > 0")
         self.rho, self.epsilon, self.variant = rho, epsilon, variant
 
     def terms(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> A2MTerms:
@@ -255,13 +203,17 @@ def expected_neighbor(probs: torch.Tensor, lam: float) -> torch.Tensor:
     return (1 - lam) * probs + lam * (1 - probs) / (k - 1)
 
 
-class NeighborhoodExpected:
+def _op_logits(problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [alphas[i] for i in problem.op_positions]
+
+
+class NeighborhoodExpected(_Strategy):
     """NA-DARTS (a), the default: the α objective evaluated at the closed-form expected-neighbour mixture.
 
-    The mixture replaces softmax(α_e) by the marginal of a uniformly drawn neighbour (within ``radius`` op
-    changes over all edges of all cells, the centre included if asked), a mean-field surrogate of
-    mean_{a' in N(a)} L_val(w, a'). One pass per step, like first-order DARTS. An implementer's choice
-    (docs/methods.md#na-darts): the paper's exact differentiable neighbourhood is unknown.
+    The relaxation's op distribution p_e is replaced by the marginal of a uniformly drawn neighbour (within
+    ``radius`` op changes over all edges of all cells, the centre included if asked) before the relaxation's own
+    step, a mean-field surrogate of mean_{a' in N(a)} L_val(w, a'). One pass per step, like first-order DARTS.
+    An implementer's choice (docs/methods.md#na-darts): the paper's exact differentiable neighbourhood is unknown.
     """
 
     name = "na_expected"
@@ -270,16 +222,13 @@ class NeighborhoodExpected:
     def __init__(self, radius: int = 1, include_centre: bool = False) -> None:
         self.radius, self.include_centre = radius, include_centre
 
-    def lam(self, alphas: Sequence[torch.Tensor]) -> float:
-        return neighborhood_lambda(
-            sum(a.shape[0] for a in alphas), alphas[0].shape[-1], self.radius, self.include_centre
-        )
+    def lam(self, ops: Sequence[torch.Tensor]) -> float:
+        """λ for op logits ``ops`` (one (E, K) tensor per cell type)."""
+        return neighborhood_lambda(sum(a.shape[0] for a in ops), ops[0].shape[-1], self.radius, self.include_centre)
 
     def __call__(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> Tensors:
-        lam = self.lam(alphas)
-        return problem.reduce(
-            problem.grad(alphas, relax=lambda a: [expected_neighbor(p, lam) for p in softmax_relax(a)])
-        )
+        lam = self.lam(_op_logits(problem, alphas))
+        return problem.reduce(problem.grad(alphas, transform=lambda p: expected_neighbor(p, lam)))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "radius": self.radius, "include_centre": self.include_centre}
@@ -308,18 +257,19 @@ def sample_neighbor_index(
     return [part.to(a.device) for part, a in zip(index.split(counts), alphas)]
 
 
-class NeighborhoodSampled:
+class NeighborhoodSampled(_Strategy):
     """NA-DARTS (b): mean of the α objective over ``samples`` sampled neighbours (and the centre, if asked).
 
-    Unbiased for the neighbourhood mean at the derived architecture's op choices; costs ``samples`` (+1) passes.
-    All ranks draw the same neighbours (the generator is seeded identically), so only gradients are averaged.
+    Each neighbour permutes the op logits of d edges (relaxation extras such as PC-DARTS's edge β are left
+    as they are). Unbiased for the neighbourhood mean at the derived architecture's op choices; costs ``samples``
+    (+1) passes. All ranks draw the same neighbours (the harness keeps the generator identical on every rank).
     """
 
     name = "na_sampled"
 
     def __init__(self, samples: int = 4, radius: int = 1, include_centre: bool = False) -> None:
         if samples < 1:
-            raise ValueError(f"NA-DARTS needs at least one sampled neighbour, got samples={samples}")
+            raise ValueError(f"arch_grad.samples={samples}: NA-DARTS needs at least one sampled neighbour")
         self.samples, self.radius, self.include_centre = samples, radius, include_centre
 
     @property
@@ -329,12 +279,11 @@ class NeighborhoodSampled:
     def __call__(self, problem: AlphaProblem, alphas: Sequence[torch.Tensor]) -> Tensors:
         if problem.generator is None:
             raise ValueError("sampled NA-DARTS needs a generator (problem.generator) to draw neighbours")
+        positions = problem.op_positions
         total = problem.grad(alphas) if self.include_centre else [torch.zeros_like(a) for a in alphas]
         for _ in range(self.samples):
-            index = sample_neighbor_index(alphas, self.radius, problem.generator)
-            g = problem.grad(
-                alphas, relax=lambda a, idx=index: softmax_relax([t.gather(-1, i) for t, i in zip(a, idx)])
-            )
+            index = sample_neighbor_index(_op_logits(problem, alphas), self.radius, problem.generator)
+            g = problem.grad(alphas, remap=lambda a, idx=index: _permuted(a, positions, idx))
             total = [t + gi for t, gi in zip(total, g)]
         return problem.reduce([t / self.passes for t in total])
 
@@ -347,6 +296,14 @@ class NeighborhoodSampled:
         }
 
 
+def _permuted(alphas: Sequence[torch.Tensor], positions: list[int], index: list[torch.Tensor]) -> Tensors:
+    """``alphas`` with the op logits at ``positions`` gathered by ``index`` (differentiable)."""
+    out = list(alphas)
+    for i, idx in zip(positions, index):
+        out[i] = alphas[i].gather(-1, idx)
+    return out
+
+
 def neighborhood_aware(
     mode: Literal["expected", "sampled"] = "expected", radius: int = 1, include_centre: bool = False, samples: int = 4
 ) -> NeighborhoodExpected | NeighborhoodSampled:
@@ -355,4 +312,4 @@ def neighborhood_aware(
         return NeighborhoodExpected(radius=radius, include_centre=include_centre)
     if mode == "sampled":
         return NeighborhoodSampled(samples=samples, radius=radius, include_centre=include_centre)
-    raise ValueError(f"NA-DARTS mode={mode!r}: expected 'expected' or 'sampled'")
+    raise ValueError(f"arch_grad.mode={mode!r}: expected 'expected' or 'sampled'")
