@@ -99,8 +99,9 @@ def train_epoch(
     loss_sum = torch.zeros((), device=hw.torch_device)
     correct = torch.zeros((), device=hw.torch_device, dtype=torch.long)
     params = list(model.parameters()) if distributed.world_size() > 1 else []
-    seen, reported, reported_batches, t0 = 0, 0, 0, time.perf_counter()
+    seen, reported, reported_batches, steps, t0 = 0, 0, 0, 0, time.perf_counter()
     for i, (x, y) in enumerate(batches):
+        steps += 1
         if set_lr is not None:
             lr = set_lr(i / num_batches)
             for g in optimizer.param_groups:
@@ -137,6 +138,7 @@ def train_epoch(
         "loss": loss_total / max(seen_total, 1),
         "acc": correct_total / max(seen_total, 1),
         "images_per_s": seen_total * distributed.world_size() / elapsed,
+        "iter_s": elapsed / max(steps, 1),  # wall seconds per iteration (for a search: α step + weight step)
     }
 
 

@@ -21,8 +21,9 @@ def _shown(node: Any) -> str:
     return str(target).rsplit(".", 1)[-1]
 
 
-def parts_problems(path: str, settings: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
-    """(key, value, what, accepted) per problem of the method configured at ``path`` (e.g. ``algo``)."""
+def parts_problems(path: str, settings: dict[str, Any], tree: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """(key, value, what, accepted) per problem of the method configured at ``path`` (e.g. ``algo``), including a
+    supernet the parts need (e.g. partial channels) that the run's ``search_net`` cannot give."""
     from nasflat.algorithms.differentiable.harness import Parts
 
     nodes = {k: settings[k] for k in PARTS if isinstance(settings.get(k), dict)}
@@ -39,4 +40,23 @@ def parts_problems(path: str, settings: dict[str, Any]) -> list[tuple[str, Any, 
         eval_images=settings.get("eval_images"), track_hessian=bool(settings.get("track_hessian", True))
     )
     shown = {**nodes, **{f"modifiers.{k}": v for k, v in modifiers.items()}}
-    return [(f"{path}.{key}", _shown(shown.get(key)), reason, ACCEPTED) for key, reason in found]
+    out = [(f"{path}.{key}", _shown(shown.get(key)), reason, ACCEPTED) for key, reason in found]
+    return out or _supernet_problems(path, parts.supernet_options(), tree)
+
+
+def _supernet_problems(path: str, options: dict[str, Any], tree: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """Build the search supernet on the meta device (no memory, no compute) with the parts' build options."""
+    import torch
+
+    if not options or not isinstance(tree.get("space"), dict):
+        return []
+    net = dict(tree.get("search_net") or {})
+    try:
+        space = instantiate(tree["space"], _convert_="all")
+        with torch.device("meta"):
+            space.supernet(10, **net, **options)
+    except (TypeError, ValueError) as e:
+        shown = ", ".join(f"{k}={v}" for k, v in options.items())
+        what = f"the search supernet cannot be built with search_net={net or '{}'} and {shown}: {e}"
+        return [(f"{path}.relaxation", shown, what, "a search_net width these options divide (e.g. search_net.C)")]
+    return []

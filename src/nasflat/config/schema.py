@@ -72,8 +72,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 # checks that build a target's parts (cheap objects) to refuse combinations before any work:
-# (path, settings) -> [(key, value, what, accepted)]
-PART_CHECKS: dict[str, Callable[[str, dict[str, Any]], list[tuple[str, Any, str, str]]]] = {
+# (path, settings, whole tree) -> [(key, value, what, accepted)]
+PART_CHECKS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], list[tuple[str, Any, str, str]]]] = {
     "nasflat.algorithms.differentiable.harness.DifferentiableSearch": parts_problems,
 }
 
@@ -186,7 +186,7 @@ class _Checker:
         if active:
             self.rules(path, fn, settings, sig)
             if (check := PART_CHECKS.get(_qualname(fn))) is not None and not self._has_problems(path):
-                self.problems.extend(problem(*found) for found in check(path, settings))
+                self.problems.extend(problem(*found) for found in check(path, settings, self.tree))
 
     def _has_problems(self, path: str) -> bool:
         return any(p.startswith(f"config error: {path}.") for p in self.problems)
