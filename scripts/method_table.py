@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every differentiable method on every space, plain and with A²M's α-gradient, end to end through the CLI.
 
-Each cell of the table is one ``nasflat search`` run (search, derive, retrain, evaluate) at ``debug=tiny`` on the
+Each cell of the table is one ``nasflat search`` run (search, derive, retrain, evaluate) at ``scale=tiny`` on the
 embedded digits data, so the table says which compositions run and what one search iteration costs:
 
 - ``s/iter``: wall seconds of one search iteration (α step + weight step), the mean over the search epochs after
@@ -55,7 +55,7 @@ def run_cell(method: str, space: str, variant: str, out_root: Path) -> dict:
         f"algo={method}",
         *SPACES[space],
         *VARIANTS[variant],
-        "debug=tiny",
+        "scale=tiny",
         "logger=none",
         "algo.count_flops=true",
         f"hydra.run.dir={run_dir}",

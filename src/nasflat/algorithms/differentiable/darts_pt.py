@@ -19,7 +19,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from nasflat.algorithms.differentiable.relaxations.base import Alphas, ProbsTransform, Relaxation
+from nasflat.algorithms.differentiable.relaxations.base import AdjustedRelaxation, Alphas, Relaxation
 from nasflat.algorithms.differentiable.selection import Selection
 from nasflat.rng import Purpose
 from nasflat.spaces.base import Arch
@@ -180,53 +180,24 @@ def choose_inputs(
     return remaining, rounds
 
 
-class ProjectedRelaxation(Relaxation):
+class ProjectedRelaxation(AdjustedRelaxation):
     """The search's relaxation with DARTS-PT's decisions in force on every mixture, op distribution and derivation
     (the α step, the weight step and the measurements of the tuning epochs all see the projected supernet)."""
 
     def __init__(self, base: Relaxation, projection: Projection) -> None:
-        self.base, self.projection = base, projection
-        self.name, self.stochastic, self.partial_channels = base.name, base.stochastic, base.partial_channels
-        self.cells, self.space = base.cells, base.space
+        super().__init__(base)
+        self.projection = projection
 
-    def bind(self, space: Any) -> ProjectedRelaxation:
-        self.base.bind(space)
-        self.cells, self.space = self.base.cells, space
-        return self
+    def adjust(self, weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.projection.derive_weights(weights)
 
-    def arch_shapes(self) -> dict[str, tuple[int, ...]]:
-        return self.base.arch_shapes()
-
-    def init(self, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-        return self.base.init(shape, generator, dtype)
-
-    def supernet_options(self) -> dict[str, Any]:
-        return self.base.supernet_options()
-
-    def set_epoch(self, epoch: int, epochs: int) -> None:
-        self.base.set_epoch(epoch, epochs)
-
-    def schedules(self) -> dict[str, float]:
-        return self.base.schedules()
-
-    def probs(self, alphas: Alphas) -> dict[str, torch.Tensor]:
-        return self.projection.derive_weights(self.base.probs(alphas))
-
-    def mixture(
-        self, alphas: Alphas, *, transform: ProbsTransform | None = None, generator: torch.Generator | None = None
-    ) -> Mixture:
-        return self.projection.apply(self.base.mixture(alphas, transform=transform, generator=generator))
+    def adjust_mixture(self, mixture: Mixture) -> Mixture:
+        return self.projection.apply(mixture)
 
     def measured(self, alphas: Alphas) -> Mixture:
         """The deterministic mixture DARTS-PT perturbs: the relaxation's own, or its op distribution when it samples."""
         base = Mixture(weights=self.base.probs(alphas)) if self.base.stochastic else self.base.mixture(alphas)
         return self.projection.apply(base)
-
-    def derive_weights(self, alphas: Alphas) -> dict[str, torch.Tensor]:
-        return self.projection.derive_weights(self.base.derive_weights(alphas))
-
-    def penalty(self, alphas: Alphas) -> torch.Tensor | None:
-        return self.base.penalty(alphas)
 
     def describe(self) -> dict[str, Any]:
         return {**self.base.describe(), "projected": "darts_pt"}

@@ -20,12 +20,14 @@ from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from nasflat import distributed
 from nasflat.algorithms.differentiable.arch_grads import ArchGradient, FirstOrder, Unrolled
 from nasflat.algorithms.differentiable.modifiers import Modifier
 from nasflat.algorithms.differentiable.objectives import Bilevel, Objective
 from nasflat.algorithms.differentiable.problem import AlphaProblem, Batch, VirtualSGD
+from nasflat.algorithms.differentiable.progressive import Progressive
 from nasflat.algorithms.differentiable.relaxations.base import Relaxation
 from nasflat.algorithms.differentiable.relaxations.softmax import Softmax
 from nasflat.algorithms.differentiable.selection import DartsES, FinalEpoch, Selection
@@ -99,6 +101,8 @@ class DifferentiableSearch:
     (A²M's record) is kept whatever the rule, and DARTS-ES's decisions are logged whenever ``track_hessian``.
     ``arch_warmup_epochs``: no α update before that epoch (PC-DARTS; the α batches are drawn all the same).
     ``per_space``: per-space values the parts' configs interpolate (e.g. A²M's ρ); read by the config only.
+    ``count_flops``: count one iteration's FLOPs (``flops_per_iteration`` in the metrics and the summary).
+    ``progressive``: DrNAS's progressive learning (stages that prune ops and widen the partial channels).
     """
 
     name = "search"
@@ -133,6 +137,8 @@ class DifferentiableSearch:
         track_hessian: bool = True,
         hessian: CurvatureTracker | None = None,
         per_space: Mapping[str, Mapping[str, Any]] | None = None,
+        count_flops: bool = False,
+        progressive: Progressive | None = None,
     ) -> None:
         defaults = Parts()
         self.parts = Parts(
@@ -150,8 +156,12 @@ class DifferentiableSearch:
         self.derive_options = {"exclude_none": True} if derive_exclude_none else {}
         self.eval_images, self.eval_augment = eval_images, eval_augment
         self._build_core(arch_lr, arch_betas, arch_weight_decay)
+        self.progressive = progressive  # DrNAS's stages (docs/methods.md#drnas): pruning masks, widening, warm-ups
+        if progressive is not None:
+            progressive.attach(self)
         self._build_loaders(batch_size, alpha_augment, eval_augment, eval_batch_size)
         self._init_tracking(hessian if track_hessian else None)
+        self.count_flops, self.flops_per_iteration = count_flops, None
         # the phase's steps: the search epochs, then any the selection rule runs (DARTS-PT's tuning epochs)
         self.total_steps = epochs + self.parts.selection.extra_steps(self.space)
         self.set_epoch(0)
@@ -317,9 +327,12 @@ class DifferentiableSearch:
         batch of the α split), share rank 0's noise state, run the α step in the configured order."""
         alpha_batches = alpha_batches or self.val_loader.sample_batch
         state: dict[str, Batch] = {}
-        alpha_on = step >= self.warmup
+        alpha_on = (step if self.progressive is None else self.progressive.stage_epoch(step)) >= self.warmup
+        counter = self._flop_counter(step, alpha_on)
 
         def before(i: int, batch: Batch) -> None:
+            if counter is not None and i == 0:
+                counter.__enter__()
             if distributed.world_size() > 1:  # every rank uses rank 0's draws (samples, noise, neighbours)
                 self.noise.set_state(distributed.broadcast_object(self.noise.get_state()))
             state["val"] = alpha_batches()
@@ -329,8 +342,18 @@ class DifferentiableSearch:
         def after(i: int, batch: Batch) -> None:
             if alpha_on and self.order == "weights_first":
                 self.alpha_step(state["val"], batch, i)
+            if counter is not None and i == 0:
+                counter.__exit__(None, None, None)
+                self.flops_per_iteration = counter.get_total_flops()
 
         return before, after
+
+    def _flop_counter(self, step: int, alpha_on: bool) -> FlopCounterMode | None:
+        """With ``count_flops``: count the first iteration that has an α step (or the last epoch's first, if α never
+        moves), conv and matmul FLOPs forward and backward (scripts/method_table.py reads them)."""
+        if not self.count_flops or self.flops_per_iteration is not None:
+            return None
+        return FlopCounterMode(display=False) if alpha_on or step == self.epochs - 1 else None
 
     def train_steps(
         self, step: int, batches: Any, num_batches: int, alpha_batches: Callable[[], Batch] | None = None
@@ -363,6 +386,8 @@ class DifferentiableSearch:
             return self.parts.selection.run_step(step - self.epochs, self)
         if self.stopped_at is not None:
             return {"early_stopped_at": self.stopped_at}
+        if self.progressive is not None:
+            self.progressive.enter(step, self)
         start_arch = self.derive()
         self.set_epoch(step)
         schedules = self.schedules()
@@ -387,6 +412,8 @@ class DifferentiableSearch:
             "param_free_ops": self.space.param_free_ops(arch),
             "arch": self.space.format(arch),
             "images_per_s": stats["images_per_s"],
+            "iter_s": stats["iter_s"],
+            **({"flops_per_iteration": self.flops_per_iteration} if self.flops_per_iteration is not None else {}),
             **self.benchmark_accuracy(arch),
             **{
                 f"alpha_softmax_{n}": [[round(v, 5) for v in row] for row in p.cpu().tolist()] for n, p in probs.items()
@@ -481,6 +508,7 @@ class DifferentiableSearch:
             "objective": parts.objective.describe(),
             "arch_grad": parts.arch_grad.describe(),
             "alpha_passes_per_step": parts.arch_grad.passes,
+            "flops_per_iteration": self.flops_per_iteration,
             "modifiers": [m.name for m in self.modifiers],
             "modifier_settings": [m.describe() for m in self.modifiers],
             "order": self.order,
@@ -515,9 +543,12 @@ class DifferentiableSearch:
             "stopped_at": -1 if self.stopped_at is None else self.stopped_at,
             "darts_es_epoch": -1 if self.es_epoch is None else self.es_epoch,
             "selection": self.parts.selection.state_dict(),
+            **({} if self.progressive is None else {"progressive": self.progressive.state_dict()}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.progressive is not None:  # the saved stage's supernet shapes and SGD first
+            self.progressive.load_state_dict(state["progressive"], self)
         self.model.load_state_dict(state["supernet"])
         with torch.no_grad():
             for n, a in self.alphas.items():

@@ -40,6 +40,7 @@ from nasflat.spaces.darts.network import OPS, preprocess
 from nasflat.spaces.darts.op_sets import OpSet, get_op_set
 from nasflat.spaces.mixture import Mixture
 from nasflat.spaces.ops import FactorizedReduce, Identity, bn, channel_shuffle
+from nasflat.spaces.widen import Recipe, check_widen, widen_ops
 
 # A single path per cell: for each intermediate node, the (input, op index into the edge's op list) pairs it sums.
 Path = tuple[tuple[tuple[int, int], ...], ...]
@@ -173,7 +174,7 @@ class DartsSupernet(nn.Module):
             )
         self.edge_ops = op_set if isinstance(op_set, OpSet) else get_op_set(op_set)
         self.op_set, self.affine, self.layers = self.edge_ops.name, affine, layers
-        self.aux_skip, self.partial_channels = aux_skip, partial_channels
+        self.aux_skip, self.partial_channels, self.C = aux_skip, partial_channels, C
         c_stem = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), bn(c_stem))
         c_prev_prev, c_prev, c = c_stem, c_stem, C
@@ -194,6 +195,18 @@ class DartsSupernet(nn.Module):
 
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return {cell: (NUM_EDGES, self.edge_ops.num_ops) for cell in CELLS}
+
+    def widen(self, partial_channels: int, generator: torch.Generator) -> dict[nn.Parameter, Recipe]:
+        """Rebuild every mixed edge's ops in place for C/``partial_channels`` channels, keeping the learned weights
+        (DrNAS's progressive learning, spaces/widen.py); returns each new parameter's growth recipe."""
+        check_widen(self.C, self.partial_channels, partial_channels)
+        recipes: dict[nn.Parameter, Recipe] = {}
+        for cell in self.cells:
+            for edge in cell.edges:
+                recipes.update(widen_ops(edge.ops, cell.c // partial_channels, generator))
+                edge.k = partial_channels  # the bypass module exists: widening starts from K > 1
+        self.partial_channels = partial_channels
+        return recipes
 
     def forward(self, x: torch.Tensor, choice: Any, aux_skip: float = 0.0) -> torch.Tensor:
         """``aux_skip``: weight of DARTS-'s auxiliary skip on every edge (mixture only; build with aux_skip=True);

@@ -20,6 +20,7 @@ from nasflat.spaces.mixture import Mixture
 from nasflat.spaces.nb201.codec import CONV1, EDGES, NONE, NUM_NODES, OPS, NB201Arch, validate_arch
 from nasflat.spaces.nb201.network import OP_FACTORIES, _Skeleton
 from nasflat.spaces.ops import channel_shuffle
+from nasflat.spaces.widen import Recipe, check_widen, widen_ops
 
 # ABS's chains through an NB201 cell (node 0 to the output node 3); see evaluators/angle.py
 CHAINS: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3), (0, 1, 3), (0, 2, 3), (0, 3))
@@ -43,7 +44,7 @@ class SearchCell(nn.Module):
 
     def __init__(self, c: int, affine: bool = False, track: bool = True, partial_channels: int = 1) -> None:
         super().__init__()
-        self.partial_channels = partial_channels
+        self.c, self.partial_channels = c, partial_channels
         c_op = c // partial_channels
         self.edges = nn.ModuleList(
             nn.ModuleList(OP_FACTORIES[name](c_op, affine, track) for name in OPS) for _ in EDGES
@@ -121,7 +122,20 @@ class NB201SuperNet(_Skeleton):
             raise ValueError(f"partial_channels={partial_channels} must divide the supernet width C={C}")
         super().__init__(num_classes, C, N, lambda c: SearchCell(c, affine, track_running_stats, partial_channels))
         self.aux_skip = aux_skip  # DARTS-: the skip is an identity here, so it adds no modules
+        self.C, self.partial_channels = C, partial_channels
+
+    def widen(self, partial_channels: int, generator: torch.Generator) -> dict[nn.Parameter, Recipe]:
+        """Rebuild every edge's ops in place for C/``partial_channels`` channels, keeping the learned weights
+        (DrNAS's progressive learning, spaces/widen.py); returns each new parameter's growth recipe."""
+        check_widen(self.C, self.partial_channels, partial_channels)
+        recipes: dict[nn.Parameter, Recipe] = {}
+        for cell in self.cells:
+            if isinstance(cell, SearchCell):
+                ops = (op for edge in cell.edges for op in edge)
+                recipes.update(widen_ops(ops, cell.c // partial_channels, generator))
+                cell.partial_channels = partial_channels
         self.partial_channels = partial_channels
+        return recipes
 
     def forward(self, x: torch.Tensor, choice: Any, aux_skip: float = 0.0) -> torch.Tensor:
         """``choice``: a Mixture, ``{"cell": (6, 5)}`` weights, or an arch (single path). ``aux_skip``: weight of

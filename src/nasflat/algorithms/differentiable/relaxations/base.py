@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -82,3 +83,63 @@ class Relaxation(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}
+
+
+class AdjustedRelaxation(Relaxation):
+    """Another relaxation with an adjustment in force on its mixtures, op distributions and derivation weights.
+
+    Everything else (shapes, initialisation, build options, schedules, penalty) is the wrapped relaxation's. Used by
+    rules that fix or remove ops during a run (DARTS-PT's projection, DrNAS's pruning).
+    """
+
+    def __init__(self, base: Relaxation) -> None:
+        self.base = base
+        self.name, self.stochastic, self.partial_channels = base.name, base.stochastic, base.partial_channels
+        self.single_path, self.cells = base.single_path, base.cells
+        if hasattr(base, "space"):
+            self.space = base.space
+
+    def adjust(self, weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The adjustment on (E, K) op weights or distributions; the identity here."""
+        return dict(weights)
+
+    def adjust_mixture(self, mixture: Mixture) -> Mixture:
+        """The adjustment on a whole mixture (default: on its weights)."""
+        return replace(mixture, weights=self.adjust(mixture.weights))
+
+    def bind(self, space: Any) -> Relaxation:
+        self.base.bind(space)
+        self.cells, self.space = self.base.cells, space
+        return self
+
+    def arch_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self.base.arch_shapes()
+
+    def init(self, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+        return self.base.init(shape, generator, dtype)
+
+    def supernet_options(self) -> dict[str, Any]:
+        return self.base.supernet_options()
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        self.base.set_epoch(epoch, epochs)
+
+    def schedules(self) -> dict[str, float]:
+        return self.base.schedules()
+
+    def probs(self, alphas: Alphas) -> dict[str, torch.Tensor]:
+        return self.adjust(self.base.probs(alphas))
+
+    def mixture(
+        self, alphas: Alphas, *, transform: ProbsTransform | None = None, generator: torch.Generator | None = None
+    ) -> Mixture:
+        return self.adjust_mixture(self.base.mixture(alphas, transform=transform, generator=generator))
+
+    def derive_weights(self, alphas: Alphas) -> dict[str, torch.Tensor]:
+        return self.adjust(self.base.derive_weights(alphas))
+
+    def penalty(self, alphas: Alphas) -> torch.Tensor | None:
+        return self.base.penalty(alphas)
+
+    def describe(self) -> dict[str, Any]:
+        return self.base.describe()
