@@ -276,6 +276,23 @@ def test_incompatible_parts_are_refused_with_the_reason(overrides, line):
     assert problems(*overrides) == [f"config error: {line}{PARTS_ACCEPTED}"]
 
 
+def test_a_supernet_the_parts_cannot_get_is_refused_naming_the_width():
+    """DrNAS's K = 6 partial channels on the C = 16 DARTS search net: refused at validation, not at build."""
+    [line] = problems("algo=drnas", "space=darts")
+    assert line.startswith("config error: algo.relaxation=partial_channels=6: the search supernet cannot be built")
+    assert "must divide the supernet width C=16" in line and "search_net.C" in line
+    assert problems("algo=drnas", "space=darts", "search_net.C=36") == []
+
+
+def test_space_refusals_are_config_errors_naming_the_key(tmp_path):
+    [nb201] = problems("space=nb201", "space.op_set=s4")
+    assert nb201.startswith("config error: space.op_set=s4: op_set='s4': NAS-Bench-201 has one op set")
+    assert "use space=darts space.op_set=s4" in nb201
+    missing = tmp_path / "s1.json"
+    [line] = problems("space=darts", "space.op_set=s1", f"space.op_set_file={missing}")
+    assert line.startswith("config error: space.op_set_file=") and f"op set file {missing} does not exist" in line
+
+
 @pytest.mark.parametrize("group", ("relaxation", "objective", "arch_grad", "modifiers", "selection"))
 def test_every_part_option_validates_clean_on_darts(group):
     for opt in options(f"algo/{group}"):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.utils import get_object
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -160,7 +160,24 @@ class _Checker:
         for key, node in self.tree.items():
             if isinstance(node, dict):
                 self.node(key, node, active=key not in self.inactive)
+        self.space_instance()
         return self.problems
+
+    def space_instance(self) -> None:
+        """Build the space (cheap: no network) so its own refusals (an op set file, an op set it lacks) are config
+        errors naming the key, before any work."""
+        node = self.tree.get("space")
+        if not isinstance(node, dict) or "_target_" not in node or self._has_problems("space"):
+            return
+        try:
+            instantiate(node, _convert_="all")
+        except Exception as e:  # hydra wraps the constructor's error: report the constructor's message
+            cause = e.__cause__ or e
+            named = [k for k, v in node.items() if k != "_target_" and v is not None and str(v) in str(cause)]
+            named.sort(key=lambda k: -len(str(node[k])))  # the most specific value the message quotes
+            key = f"space.{named[0]}" if named else "space"
+            value = node.get(key.partition(".")[2], node["_target_"])
+            self.problems.append(problem(key, value, str(cause), "see the space's options in conf/space/"))
 
     def node(self, path: str, node: dict[str, Any], active: bool) -> None:
         if "_target_" in node:

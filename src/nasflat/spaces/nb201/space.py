@@ -40,6 +40,14 @@ class NB201Space(SearchSpace):
     mutation_schemes = ("uniform", "by_node")
     reference_mutation = "by_node"  # AutoDL's R-EA operator
 
+    def __init__(self, op_set: str = "nb201") -> None:
+        if op_set != "nb201":
+            raise ValueError(
+                f"op_set={op_set!r}: NAS-Bench-201 has one op set, the benchmark's five ops (op_set=nb201); "
+                "RobustDARTS's S1-S4 and A²M's darts7 are DARTS-cell op sets: use space=darts space.op_set=" + op_set
+            )
+        self.op_set = op_set
+
     def parse(self, text: str) -> NB201Arch:
         return NB201Arch.from_str(text)
 
