@@ -39,7 +39,7 @@ SPACES = {
 }
 VARIANTS = {"plain": [], "+A²M": ["algo/arch_grad=a2m"]}
 # DrNAS's K = 6 partial channels need a search width divisible by 6: the tiny DARTS-space net (C = 4) is widened
-WIDER = {"drnas": ["search_net.C=12"]}
+WIDER = {"drnas": ["tiny.search.C=12"]}
 
 
 def nasflat() -> list[str]:
