@@ -130,7 +130,13 @@ def train_epoch(
             reporter.batch(i + 1 - reported_batches, seen - reported, float(loss_sum) / seen, float(correct) / seen)
             reported, reported_batches = seen, i + 1
     check_finite(loss_sum, where)
-    elapsed = time.perf_counter() - t0
+    return _epoch_stats(loss_sum, correct, seen, steps, time.perf_counter() - t0)
+
+
+def _epoch_stats(
+    loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, steps: int, elapsed: float
+) -> dict[str, float]:
+    """Mean loss and accuracy over the global batch (all-reduced across ranks), images/s and seconds/iteration."""
     totals = torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=loss_sum.device)])
     distributed.all_reduce_mean([totals])  # epoch statistics over the global batch (no-op in one process)
     loss_total, correct_total, seen_total = totals.tolist()

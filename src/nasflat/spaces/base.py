@@ -171,10 +171,10 @@ class SearchSpace(ABC):
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         """Shapes of the per-edge op weights the supernet accepts, e.g. ``{"cell": (6, 5)}``."""
 
+    @abstractmethod
     def incoming_edges(self) -> dict[str, tuple[tuple[int, ...], ...]]:
         """Per cell type, per intermediate node, the indices of the edges entering it (PC-DARTS's edge
-        normalization is a softmax over each such group)."""
-        raise NotImplementedError(f"space {self.name!r} does not declare its cells' incoming edges")
+        normalization is a softmax over each such group; DARTS-PT's topology step chooses among them)."""
 
     @abstractmethod
     def derive(self, weights: Weights, **options: Any) -> Arch:

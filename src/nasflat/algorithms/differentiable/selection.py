@@ -56,8 +56,9 @@ class Selection:
         return 0
 
     def run_step(self, step: int, search: Any) -> dict[str, Any]:
-        """One of the rule's own steps (``step`` counts from 0 after the search epochs)."""
-        raise NotImplementedError(f"selection {self.name!r} runs no steps of its own")
+        """One of the rule's own steps (``step`` counts from 0 after the search epochs); the harness calls it only
+        for the ``extra_steps`` a rule declares, so a rule without steps is never asked."""
+        raise RuntimeError(f"selection {self.name!r} declares no steps of its own (extra_steps is 0), got step {step}")
 
     def state_dict(self) -> dict[str, Any]:
         """What the rule must carry across a resume (saved with the search's checkpoint); none by default."""
