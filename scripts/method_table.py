@@ -38,8 +38,6 @@ SPACES = {
     "s4": ["space=darts", "space.op_set=s4"],
 }
 VARIANTS = {"plain": [], "+A²M": ["algo/arch_grad=a2m"]}
-# DrNAS's K = 6 partial channels need a search width divisible by 6: the tiny DARTS-space net (C = 4) is widened
-WIDER = {"drnas": ["tiny.search.C=12"]}
 
 
 def nasflat() -> list[str]:
@@ -58,7 +56,6 @@ def run_cell(method: str, space: str, variant: str, out_root: Path) -> dict:
         *SPACES[space],
         *VARIANTS[variant],
         "scale=tiny",
-        *(WIDER.get(method, []) if space != "nb201" else []),
         "logger=none",
         "algo.count_flops=true",
         f"hydra.run.dir={run_dir}",
@@ -94,8 +91,7 @@ def table(results: dict[tuple[str, str, str], dict], spaces: list[str]) -> str:
                 elif r["flops"] is None or r["iter_s"] is None:
                     cells.append(f"ran, {r['wall']:.0f} s (no search records)")
                 else:
-                    wider = method in WIDER and space != "nb201"
-                    ratio = f" (×{r['flops'] / base:.2f})" if base and not wider else " (C=12)" if wider else ""
+                    ratio = f" (×{r['flops'] / base:.2f})" if base else ""
                     cells.append(f"{r['iter_s']:.3f} s · {r['flops'] / 1e9:.3f}{ratio}")
             lines.append(f"| {method} {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -17,12 +17,11 @@ from nasflat import cli  # noqa: F401  (registers the run-id resolver)
 from nasflat.config import ConfigError, validate
 from nasflat.config.types import annotations_of
 
-ALGOS = ("rs", "na_rs", "rea", "na_rea", "genas", "spos", "darts", "darts_2nd", "a2m", "na_darts")
 FAMILIES = {
     "sampling": ("rs", "rea"),
     "neighborhood": ("na_rs", "na_rea"),
     "evolution": ("genas", "spos"),
-    "differentiable": ("darts", "darts_2nd", "a2m", "na_darts"),
+    "differentiable": ("darts", "darts_2nd", "a2m", "na_darts", "pc_darts", "gdas", "drnas", "milenas"),
 }
 SPACES = ("nb201", "darts")
 DEMO_RETRAIN = {"nb201": 15, "darts": 10}  # epochs of the retrain protocol at scale=demo
@@ -33,6 +32,9 @@ CONTEXT = {"retrain=darts_cifar": ["space=darts"]}  # options that only make sen
 def options(group: str) -> list[str]:
     root = resources.files("nasflat.conf") / group
     return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+ALGOS = tuple(options("algo"))  # every shipped method
 
 
 @pytest.fixture(scope="module", autouse=True)
