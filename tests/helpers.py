@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # the offline demo shrunk to seconds: tiny supernet and networks, 4 candidates scored on 64 images
 DEMO_TINY = [
@@ -66,3 +67,14 @@ def wait_for(path_glob: str, root: Path, proc: subprocess.Popen, timeout: float 
             raise AssertionError("process ended before the checkpoint appeared")
         time.sleep(0.01)
     raise AssertionError("timed out waiting for a checkpoint")
+
+
+def tiny_relaxed_supernet(space_name: str, relax: Any) -> tuple[Any, Any]:
+    """A float64, eval-mode tiny supernet of ``space_name`` built with the relaxation's options (bound to the space)."""
+    from nasflat.spaces.darts import DartsSpace
+    from nasflat.spaces.nb201 import NB201Space
+
+    space = NB201Space() if space_name == "nb201" else DartsSpace()
+    size = {"C": 4, "N": 1} if space_name == "nb201" else {"C": 4, "layers": 3}
+    net = space.supernet(10, **size, **relax.bind(space).supernet_options())
+    return net.double().eval(), space

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.distributions.dirichlet import _Dirichlet_backward
 
+from helpers import tiny_relaxed_supernet
 from nasflat.algorithms.differentiable.relaxations.dirichlet import Dirichlet, concentration, dirichlet_rsample
 from nasflat.spaces.mixture import Mixture
 
@@ -171,17 +172,7 @@ def test_supernet_gradient_is_chain_rule_through_the_sample(space_name: str) -> 
     """Through a tiny supernet (partial channels 2): ∂L/∂α = Dirichlet backward(x, β, ∂L/∂x) * elu'(α)."""
     torch.manual_seed(0)
     relax = Dirichlet(partial_channels=2)
-    if space_name == "nb201":
-        from nasflat.spaces.nb201 import NB201Space
-
-        space = NB201Space()
-        net = space.supernet(10, C=4, N=1, **relax.bind(space).supernet_options())
-    else:
-        from nasflat.spaces.darts import DartsSpace
-
-        space = DartsSpace()
-        net = space.supernet(10, C=4, layers=3, **relax.bind(space).supernet_options())
-    net = net.double().eval()
+    net, space = tiny_relaxed_supernet(space_name, relax)
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     a = {n: t.requires_grad_() for n, t in _alphas(dict(space.weight_shapes()), seed=8).items()}
     m = relax.mixture(a, generator=torch.Generator().manual_seed(3))

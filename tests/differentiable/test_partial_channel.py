@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from helpers import tiny_relaxed_supernet
 from nasflat.algorithms.differentiable.relaxations.partial_channel import PartialChannel, edge_softmax
 from nasflat.spaces.mixture import Mixture
 
@@ -146,17 +147,7 @@ def test_darts_space_derivation_matches_official_parse() -> None:
 
 
 def _tiny_supernet(space_name: str, relax: PartialChannel) -> tuple[torch.nn.Module, object]:
-    if space_name == "nb201":
-        from nasflat.spaces.nb201 import NB201Space
-
-        space = NB201Space()
-        net = space.supernet(10, C=4, N=1, **relax.bind(space).supernet_options())
-    else:
-        from nasflat.spaces.darts import DartsSpace
-
-        space = DartsSpace()
-        net = space.supernet(10, C=4, layers=3, **relax.bind(space).supernet_options())
-    return net.double().eval(), space
+    return tiny_relaxed_supernet(space_name, relax)
 
 
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
