@@ -7,6 +7,10 @@ batch, Adam on α, then SGD on the weights with softmax(α) frozen. Images/s cou
 iteration).
 A²M takes 4 α passes + 1 weight pass, first-order DARTS 1 + 1, so A²M should cost about 5/2 of DARTS.
 
+On NB201 every method runs with each ``--kernel`` (the supernet's ``search_net.kernel``: ``grouped``, the default,
+and ``per_op``, the reference; both by default), interleaved in the same run, and the last column is the grouped
+kernel's speed-up over per-op (per-op s/iter / grouped s/iter).
+
 FLOPs per iteration are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one real iteration
 (convolutions and matmuls, forward and backward, 2 FLOPs per multiply-add; BN, activations and the optimizers are
 not counted). The utilisation column divides the achieved FLOP/s by a dense GEMM's FLOP/s measured in the same run
@@ -14,6 +18,7 @@ not counted). The utilisation column divides the achieved FLOP/s by a dense GEMM
 
     python scripts/bench_search_step.py                      # NB201 C=16 N=5, batch 64, CPU (and CUDA if present)
     python scripts/bench_search_step.py --device cuda --batch-size 64 --batch-size 256 --precision both --steps 20
+    python scripts/bench_search_step.py --C 8 --N 1 --resolution 16 --method darts    # issue 13's small scale
 """
 
 from __future__ import annotations
@@ -47,10 +52,12 @@ METHODS = {
 }
 
 
-def build(make, args: argparse.Namespace, device: str, bf16: bool) -> DifferentiableSearch:
+def build(make, args: argparse.Namespace, device: str, bf16: bool, kernel: str | None) -> DifferentiableSearch:
     """The harness at the requested sizes; its loaders hold the (embedded) digits, the timed batches are random."""
     space = NB201Space() if args.space == "nb201" else DartsSpace()
-    opts = {"C": args.C, "N": args.N} if args.space == "nb201" else {"C": args.C, "layers": args.layers}
+    opts = (
+        {"C": args.C, "N": args.N, "kernel": kernel} if args.space == "nb201" else {"C": args.C, "layers": args.layers}
+    )
     hw = Hardware(device=device, bf16=bf16, channels_last=args.channels_last)
     ctx = SearchContext(space=space, seed=0, hardware=hw, data_spec=DataSpec(name="digits"), supernet_options=opts)
     return DifferentiableSearch(ctx, arch_grad=make(), epochs=50, track_hessian=False)
@@ -79,10 +86,15 @@ def _sync(device: str) -> None:
 
 def time_methods(
     args: argparse.Namespace, device: str, batch_size: int, bf16: bool
-) -> dict[str, tuple[float, int, float]]:
-    """Median seconds per iteration, α passes and FLOPs per iteration, per method; methods are interleaved
+) -> dict[tuple[str, str | None], tuple[float, int, float]]:
+    """Median seconds per iteration, α passes and FLOPs per iteration, per (method, kernel); all are interleaved
     iteration by iteration so that load drifts on a shared machine hit all of them alike."""
-    cores = {label: build(make, args, device, bf16) for label, make in METHODS.items() if _chosen(label, args)}
+    cores = {
+        (label, kernel): build(make, args, device, bf16, kernel)
+        for label, make in METHODS.items()
+        if _chosen(label, args)
+        for kernel in kernels(args)
+    }
     g = torch.Generator().manual_seed(0)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,7 +110,7 @@ def time_methods(
         with counter:
             core.iteration(train, val)
         flops[label] = float(counter.get_total_flops())
-    times: dict[str, list[float]] = {label: [] for label in cores}
+    times: dict[tuple[str, str | None], list[float]] = {label: [] for label in cores}
     for i in range(1, args.warmup + args.steps):
         for label, core in cores.items():
             if device.startswith("cuda"):
@@ -118,6 +130,27 @@ def _chosen(label: str, args: argparse.Namespace) -> bool:
     return not args.method or any(label.startswith(m) for m in args.method)
 
 
+def kernels(args: argparse.Namespace) -> list[str | None]:
+    """The NB201 supernet kernels to time (None: the DARTS space, which has one)."""
+    if args.space != "nb201":
+        return [None]
+    return list(dict.fromkeys(args.kernel or ["per_op", "grouped"]))
+
+
+def print_rows(results: dict[tuple[str, str | None], tuple[float, int, float]], batch_size: int, peak: float) -> None:
+    """One row per (method, kernel): the cost relative to first-order DARTS with the same kernel, and the grouped
+    kernel's speed-up over per-op for the same method."""
+    for (label, kernel), (seconds, passes, flops) in results.items():
+        base = next(s for (_, k), (s, _, _) in results.items() if k == kernel)
+        per_op = results.get((label, "per_op"))
+        speedup = f"{per_op[0] / seconds:11.2f}" if kernel == "grouped" and per_op else f"{'':>11s}"
+        rate, images = flops / seconds, batch_size / seconds
+        print(
+            f"{label:26s} {kernel or '-':8s} {batch_size:5d} {passes + 1:6d} {seconds:8.3f} {images:9.1f} "
+            f"{flops / 1e9:9.2f} {rate / 1e12:8.3f} {100 * rate / peak:7.2f} {seconds / base:11.2f} {speedup}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", choices=("nb201", "darts"), default="nb201")
@@ -125,7 +158,7 @@ def main() -> None:
     p.add_argument("--N", type=int, default=5, help="NB201 cells per stage")
     p.add_argument("--layers", type=int, default=8, help="DARTS cells")
     p.add_argument("--batch-size", type=int, action="append", help="repeatable (default: 64)")
-    p.add_argument("--res", type=int, default=32)
+    p.add_argument("--resolution", "--res", dest="res", type=int, default=32, help="input height and width")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: cpu, plus cuda when available)")
@@ -134,6 +167,12 @@ def main() -> None:
     )
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--method", action="append", help="only methods whose label starts with this (repeatable)")
+    p.add_argument(
+        "--kernel",
+        action="append",
+        choices=("per_op", "grouped"),
+        help="NB201 supernet kernel (search_net.kernel), repeatable (default: both)",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
@@ -157,18 +196,11 @@ def main() -> None:
             mode = "bf16 weight step" if bf16 else "fp32"
             print(f"\n{device} ({name}), {mode}; {kind} GEMM {peak / 1e12:.1f} TFLOP/s")
             print(
-                f"{'method':26s} {'batch':>5s} {'passes':>6s} {'s/iter':>8s} {'images/s':>9s} {'GFLOP/it':>9s} "
-                f"{'TFLOP/s':>8s} {'% GEMM':>7s} {'x DARTS-1st':>11s}"
+                f"{'method':26s} {'kernel':8s} {'batch':>5s} {'passes':>6s} {'s/iter':>8s} {'images/s':>9s} "
+                f"{'GFLOP/it':>9s} {'TFLOP/s':>8s} {'% GEMM':>7s} {'x DARTS-1st':>11s} {'x per_op':>11s}"
             )
             for batch_size in batches:
-                results = time_methods(args, device, batch_size, bf16)
-                base = next(iter(results.values()))[0]
-                for label, (seconds, passes, flops) in results.items():
-                    rate = flops / seconds
-                    print(
-                        f"{label:26s} {batch_size:5d} {passes + 1:6d} {seconds:8.3f} {batch_size / seconds:9.1f} "
-                        f"{flops / 1e9:9.2f} {rate / 1e12:8.3f} {100 * rate / peak:7.2f} {seconds / base:11.2f}"
-                    )
+                print_rows(time_methods(args, device, batch_size, bf16), batch_size, peak)
 
 
 if __name__ == "__main__":

@@ -115,4 +115,4 @@ def test_debug_tiny_shrinks_every_phase():
     cfg = compose("search", overrides=["debug=tiny"])
     OmegaConf.resolve(cfg)
     assert cfg.supernet.epochs <= 2 and cfg.retrain.epochs <= 2
-    assert cfg.search_net == {"C": 4, "N": 1} and cfg.dataset.max_train == 256
+    assert cfg.search_net == {"C": 4, "N": 1, "kernel": "grouped"} and cfg.dataset.max_train == 256

@@ -277,3 +277,28 @@ def test_nb201_split_file(nb201_splits: Path) -> None:
         search_split(_indexed_split(10), seed=0, method="nb201", split_dir=nb201_splits, dataset_name="cifar100")
     with pytest.raises(ValueError, match="indexes 50000 images but the training set has 1000"):
         search_split(_indexed_split(1000), seed=0, method="nb201", split_dir=nb201_splits, dataset_name="cifar10")
+
+
+def test_downsampled_is_the_rounded_block_mean():
+    img = torch.arange(48, dtype=torch.uint8).reshape(1, 3, 4, 4) * 5
+    small = ImageSplit(img, torch.zeros(1, dtype=torch.int64)).downsampled(2)
+    by_hand = [
+        [[img[0, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].double().mean() for j in range(2)] for i in range(2)]
+        for c in range(3)
+    ]
+    assert small.images.dtype == torch.uint8 and small.images.shape == (1, 3, 2, 2)
+    assert small.images[0].tolist() == [[[round(float(v)) for v in row] for row in ch] for ch in by_hand]
+    with pytest.raises(ValueError, match=r"dataset\.resolution=3 must divide the image size 4"):
+        ImageSplit(img, torch.zeros(1, dtype=torch.int64)).downsampled(3)
+
+
+def test_data_spec_resolution_downsamples_every_split_and_scales_the_padding():
+    from nasflat.context import DataSpec
+
+    full, half = DataSpec(name="digits").load(0), DataSpec(name="digits", resolution=8).load(0)
+    assert set(half.splits) == set(full.splits)
+    for name, split in half.splits.items():
+        assert split.images.shape[-2:] == (8, 8)
+        assert torch.equal(split.images, full.splits[name].downsampled(8).images)
+        assert torch.equal(split.labels, full.splits[name].labels)
+    assert (full.crop_padding, half.crop_padding) == (2, 1)

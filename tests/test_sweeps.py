@@ -106,11 +106,13 @@ def test_report_plots_the_derived_architecture_per_epoch(tmp_path, nb201_csv):
     labels = plots.group_labels(results, group_key)
     assert sorted(labels) == ["a2m", "a2m", "darts", "darts"]
     curves = plots.epoch_curves(results, labels)
-    assert set(curves) == {"cifar10", "cifar100", "imagenet16_120"}
+    assert set(curves) == {"cifar10", "cifar100", "imagenet16_120", "param_free_ops"}
     for r, label in zip(results, labels):
         if r["algo"] == "darts":  # plain DARTS returns the last epoch's derived architecture
             (curve,) = plots.epoch_curves([r], [label])["cifar10"][label]
             assert curve[-1] == r["benchmark"]["cifar10"]["test"]
+            (free,) = plots.epoch_curves([r], [label])["param_free_ops"][label]
+            assert free[-1] == r["arch_summary"]["param_free_ops"]
     assert all(len(c) == 3 for by_label in curves.values() for runs in by_label.values() for c in runs)
     metric = plots.METRICS[0]
     points = plots.cost_points(results, labels, metric, gpu_hours=False)

@@ -93,7 +93,7 @@ def test_demo_composes_with_every_algo_and_space(algo, space):
     assert problems(cfg=cfg) == []
     OmegaConf.resolve(cfg)
     assert cfg.dataset.name == "digits" and cfg.supernet.epochs == 6 and cfg.retrain.epochs == DEMO_RETRAIN[space]
-    assert cfg.search_net == ({"C": 8, "N": 1} if space == "nb201" else {"C": 8, "layers": 5})
+    assert cfg.search_net == ({"C": 8, "N": 1, "kernel": "grouped"} if space == "nb201" else {"C": 8, "layers": 5})
     if algo in FAMILIES["sampling"]:
         assert (cfg.algo.budget, cfg.algo.chunk) == (20, 10)
     elif algo in FAMILIES["neighborhood"]:  # 4 random neighbors, not all 24 (NB201) / 120 (DARTS)
@@ -119,7 +119,8 @@ def test_demo_keeps_the_quickstart_settings():
     OmegaConf.resolve(cfg)
     assert cfg.dataset.name == "digits" and cfg.algo._target_.endswith("RandomSearch")
     assert cfg.evaluator._target_.endswith("SupernetEvaluator") and cfg.evaluator.bn_images == 256
-    assert cfg.search_net == {"C": 8, "N": 1} and (cfg.supernet.epochs, cfg.supernet.batch_size) == (6, 64)
+    assert cfg.search_net == {"C": 8, "N": 1, "kernel": "grouped"}
+    assert (cfg.supernet.epochs, cfg.supernet.batch_size) == (6, 64)
     assert (cfg.algo.budget, cfg.algo.chunk) == (20, 10)
     assert (cfg.retrain.epochs, cfg.retrain.batch_size, cfg.retrain.optim.lr) == (15, 64, 0.05)
     assert cfg.retrain.network == {"C": 8, "N": 1} and cfg.hardware.threads == 2

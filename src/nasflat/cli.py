@@ -38,6 +38,7 @@ commands:
   analyze evaluators  how well each evaluator ranks NB201 architectures; weight-sharing variance
   analyze weights RUN_DIR  weight-space flatness of a trained network: 1D/2D landscapes, Hessian, GeNAS F
   report          mean ± std table over every results.json under PATH... (not a Hydra app)
+  reproduce TABLE a paper's table as a multirun at scale=smoke|cpu|paper, ours next to published (--list)
 
 Examples:
   nasflat search experiment=demo
@@ -540,10 +541,17 @@ def main(argv: list[str] | None = None) -> None:
 
         report_main(args[1:])
         return
+    if args[0] == "reproduce":
+        from nasflat.reproduce.command import main as reproduce_main
+
+        reproduce_main(args[1:])
+        return
     words = 2 if args[0] in TWO_WORD else 1
     command = " ".join(args[:words])
     if command not in COMMANDS:
-        _fail(f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report'])}\n\n{USAGE}")
+        _fail(
+            f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report', 'reproduce'])}\n\n{USAGE}"
+        )
     name = COMMANDS[command]
     rest = _positional_run_dir(args[words:]) if command == "analyze weights" else args[words:]
     sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in rest)]

@@ -38,6 +38,7 @@ class DataSpec:
     split_dir: str | None = None  # NB201 split files (cifar-split.txt, ...)
     max_train: int | None = None  # debug: keep only the first N training / test images
     max_test: int | None = None
+    resolution: int | None = None  # box-downsample every image to this size (the collapse_cpu protocol: 16)
     split_chosen_by: str = "dataset.split_method"  # set by with_default_split; recorded in results.json
 
     def with_default_split(self, default: str) -> DataSpec:
@@ -82,12 +83,16 @@ class DataSpec:
         splits = {"train": train, "test": test, "search_train": s_train, "search_val": s_val}
         if ds.test_halves and self.max_test is None:
             splits.update({f"test_{k}": v for k, v in ds.test_halves.items()})
+        padding = ds.crop_padding
+        if self.resolution is not None:  # crop padding scales with the image (CIFAR 4 at 32 -> 2 at 16)
+            padding = ds.crop_padding * self.resolution // ds.image_size
+            splits = {k: v.downsampled(self.resolution) for k, v in splits.items()}
         return DataBundle(
             name=self.name,
             num_classes=ds.num_classes,
             mean=ds.mean,
             std=ds.std,
-            crop_padding=ds.crop_padding,
+            crop_padding=padding,
             splits=splits,
             source=ds.source,
             split_method=split.method,

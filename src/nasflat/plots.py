@@ -74,20 +74,27 @@ def cost_points(
     return dict(points)
 
 
-def epoch_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, dict[str, list[list[float]]]]:
-    """Per-epoch NB201 test accuracy of the derived architecture (differentiable searches with a table).
+# per-epoch panels of derived_arch_by_epoch.png: (panel, metrics.jsonl key, y label)
+EPOCH_PANELS = (
+    *((d, f"bench_test_acc_{d}", "test accuracy of the derived architecture (%)") for d in DATASETS),
+    ("param_free_ops", "param_free_ops", "parameter-free ops in the derived cell"),
+)
 
-    Returns ``{dataset: {label: [curve per run]}}`` read from each run's metrics.jsonl (phase ``search``).
+
+def epoch_curves(results: Sequence[Result], labels: Sequence[str]) -> dict[str, dict[str, list[list[float]]]]:
+    """Per-epoch curves of the derived architecture (differentiable searches): its NB201 test accuracy per dataset
+    (with a table) and its number of parameter-free ops (DARTS's collapse shows as this count rising).
+
+    Returns ``{panel: {label: [curve per run]}}`` (panels of ``EPOCH_PANELS``) from each run's metrics.jsonl.
     """
-    curves: dict[str, dict[str, list[list[float]]]] = {d: defaultdict(list) for d in DATASETS}
+    curves: dict[str, dict[str, list[list[float]]]] = {p: defaultdict(list) for p, _, _ in EPOCH_PANELS}
     for r, label in zip(results, labels):
         by_step = search_rows(r)
-        for d in DATASETS:
-            key = f"bench_test_acc_{d}"
+        for panel, key, _ in EPOCH_PANELS:
             curve = [float(by_step[s][key]) for s in sorted(by_step) if key in by_step[s]]
             if curve:
-                curves[d][label].append(curve)
-    return {d: dict(c) for d, c in curves.items() if c}
+                curves[panel][label].append(curve)
+    return {p: dict(c) for p, c in curves.items() if c}
 
 
 def search_rows(r: Result) -> dict[int, dict[str, Any]]:
@@ -171,13 +178,15 @@ def plot_accuracy_vs_cost(results: Sequence[Result], labels: Sequence[str], path
 
 
 def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Path) -> Path | None:
-    """Derived-architecture NB201 test accuracy per search epoch: mean over runs, band = min..max."""
+    """The derived architecture per search epoch (NB201 test accuracy, parameter-free ops): mean over runs, band =
+    min..max."""
     curves = epoch_curves(results, labels)
+    ylabels = {p: y for p, _, y in EPOCH_PANELS}
     if not curves:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
-    for ax, (dataset, by_label) in zip(axes[0], curves.items()):
+    for ax, (panel, by_label) in zip(axes[0], curves.items()):
         for i, (label, runs) in enumerate(sorted(by_label.items())):
             length = min(len(c) for c in runs)
             cols = [[c[e] for c in runs] for e in range(length)]
@@ -185,9 +194,9 @@ def plot_epoch_curves(results: Sequence[Result], labels: Sequence[str], path: Pa
             colour = f"C{i % 10}"
             ax.plot(epochs, [statistics.fmean(c) for c in cols], color=colour, label=f"{label} (n={len(runs)})")
             ax.fill_between(epochs, [min(c) for c in cols], [max(c) for c in cols], color=colour, alpha=0.2)
-        ax.set_title(f"NB201 {dataset}")
+        ax.set_title(f"NB201 {panel}" if panel in DATASETS else panel)
         ax.set_xlabel("search epoch")
-        ax.set_ylabel("test accuracy of the derived architecture (%)")
+        ax.set_ylabel(ylabels[panel])
     return _save(plt, fig, path)
 
 

@@ -51,9 +51,15 @@ def _fmt(values: Sequence[float], scale: float = 1.0, spec: str = ".2f") -> str:
     return f"{statistics.fmean(xs):{spec}}±{sd:{spec}}"
 
 
+def algo_label(r: dict[str, Any]) -> str:
+    """The algorithm with its modifiers (``darts+beta_darts``), so β-DARTS runs do not pool with DARTS's."""
+    modifiers = (r.get("search") or {}).get("modifiers") or []
+    return "+".join([str(r.get("algo")), *map(str, modifiers)])
+
+
 def group_key(r: dict[str, Any]) -> tuple[str, str, str, str]:
-    """Runs that differ only in their seed share a row: (space, algorithm, evaluator, search dataset)."""
-    return (str(r.get("space", "?")), str(r.get("algo")), _evaluator(r), str(r.get("dataset", "?")))
+    """Runs that differ only in their seed share a row: (space, algorithm + modifiers, evaluator, search dataset)."""
+    return (str(r.get("space", "?")), algo_label(r), _evaluator(r), str(r.get("dataset", "?")))
 
 
 def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

@@ -50,6 +50,7 @@ RANGES: tuple[tuple[str, Range], ...] = (
     *((name, AT_LEAST_1) for name in ("samples", "radius", "patience", "C", "N", "layers", "stem_multiplier")),
     *((name, AT_LEAST_0) for name in ("mutations", "crossovers", "neighbors", "threads", "cutout", "eval_every")),
     ("max_*", AT_LEAST_1),  # max_train, max_test, max_batches
+    ("resolution", Range(4)),  # dataset.resolution: downsampled image size
     ("num_archs", Range(2, 15625)),  # analyze evaluators: NB201 architectures to score (at most the whole table)
     *((name, AT_LEAST_1) for name in ("top_k", "epochs_to_compare")),
     ("seeds", AT_LEAST_0),

@@ -48,6 +48,18 @@ class ImageSplit:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def downsampled(self, size: int) -> ImageSplit:
+        """Box-filtered to ``size``x``size`` (the mean of each k x k block, rounded): the way ImageNet16 was made
+        from ImageNet, so a downsampled CIFAR keeps its statistics. ``size`` must divide the image size."""
+        h = self.images.shape[-1]
+        if size == h:
+            return self
+        if size < 1 or h % size:
+            raise ValueError(f"dataset.resolution={size} must divide the image size {h} (e.g. {h // 2})")
+        k = h // size
+        pooled = torch.nn.functional.avg_pool2d(self.images.float(), k)
+        return ImageSplit(pooled.round_().to(torch.uint8), self.labels)
+
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ImageSplit:
         idx = indices if torch.is_tensor(indices) else torch.from_numpy(np.asarray(indices, dtype=np.int64))
         idx = idx.long().cpu()

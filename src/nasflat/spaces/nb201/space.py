@@ -27,7 +27,7 @@ from nasflat.spaces.nb201.codec import (
     validate_arch,
 )
 from nasflat.spaces.nb201.network import NB201Network, cost, param_count
-from nasflat.spaces.nb201.supernet import NB201SuperNet
+from nasflat.spaces.nb201.supernet import Kernel, NB201SuperNet
 from nasflat.spaces.topology import nb201_graph, topology
 
 
@@ -144,9 +144,11 @@ class NB201Space(SearchSpace):
         track_running_stats: bool = True,
         aux_skip: bool = False,
         partial_channels: int = 1,
+        kernel: Kernel = "grouped",
     ) -> NB201SuperNet:
-        """``partial_channels=K``: PC-DARTS's ops on 1/K of the channels (mixtures only); ``aux_skip``: DARTS-."""
-        return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip, partial_channels)
+        """``partial_channels=K``: PC-DARTS's ops on 1/K of the channels (mixtures only); ``aux_skip``: DARTS-;
+        ``kernel``: how mixtures run, ``grouped`` (fast) or ``per_op`` (the reference; same maths)."""
+        return NB201SuperNet(num_classes, C, N, affine, track_running_stats, aux_skip, partial_channels, kernel)
 
     def network(self, arch: Any, num_classes: int, C: int = 16, N: int = 5, keep_none: bool = False) -> NB201Network:
         """The benchmark's TinyNetwork; ``keep_none=True`` runs ``none`` edges as zero ops in the graph (NASWOT)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -18,18 +18,24 @@ from torch import nn
 from nasflat.spaces.base import abs_op_vector, flat_parameters
 from nasflat.spaces.mixture import Mixture
 from nasflat.spaces.nb201.codec import CONV1, EDGES, NONE, NUM_NODES, OPS, NB201Arch, validate_arch
+from nasflat.spaces.nb201.grouped import GroupWeights, group_weights, grouped_mix, supported
 from nasflat.spaces.nb201.network import OP_FACTORIES, _Skeleton
 from nasflat.spaces.ops import channel_shuffle
 from nasflat.spaces.widen import Recipe, check_widen, widen_ops
 
 # ABS's chains through an NB201 cell (node 0 to the output node 3); see evaluators/angle.py
 CHAINS: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3), (0, 1, 3), (0, 2, 3), (0, 3))
+# how a mixture forward runs the cells: "grouped" (spaces/nb201/grouped.py, the same maths in fewer kernels) or
+# "per_op" (every op of every edge on its own, as the reference code); single paths are unaffected
+Kernel = Literal["grouped", "per_op"]
+KERNELS: tuple[str, ...] = get_args(Kernel)
 
 
 @dataclass(frozen=True)
 class _Plan:
     """One forward's mixture, unpacked once for all cells: 0-dim weight views and python op indices."""
 
+    weights: torch.Tensor  # (6, 5)
     rows: list[tuple[torch.Tensor, ...]]  # rows[e][k] = weights[e, k]
     hard: list[tuple[int, torch.Tensor]] | None  # GDAS: per edge (the op that runs, sum of the other weights)
     edge: tuple[torch.Tensor, ...] | None  # edge weights (PC-DARTS's edge normalization)
@@ -103,7 +109,9 @@ class NB201SuperNet(_Skeleton):
 
     With weights every cell computes the same mixture (weights shared by all 15 cells, parameters not); with an
     arch only the chosen op per edge runs. ``partial_channels=K`` (PC-DARTS) runs the ops of every edge on 1/K of
-    the channels (mixtures only). No mode state lives on the module.
+    the channels (mixtures only). ``kernel`` picks how mixtures run (``Kernel``); the grouped kernel serves plain,
+    edge-weighted and DARTS- mixtures and leaves GDAS's hard paths, partial channels, cross-rank BN and hooked op
+    modules to the per-op code. No mode state lives on the module.
     """
 
     def __init__(
@@ -115,14 +123,17 @@ class NB201SuperNet(_Skeleton):
         track_running_stats: bool = True,
         aux_skip: bool = False,
         partial_channels: int = 1,
+        kernel: Kernel = "grouped",
     ) -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel={kernel!r}: expected one of {', '.join(KERNELS)}")
         if isinstance(partial_channels, bool) or not isinstance(partial_channels, int) or partial_channels < 1:
             raise ValueError(f"partial_channels={partial_channels!r}: expected an integer >= 1 (1 = all channels)")
         if C % partial_channels:
             raise ValueError(f"partial_channels={partial_channels} must divide the supernet width C={C}")
         super().__init__(num_classes, C, N, lambda c: SearchCell(c, affine, track_running_stats, partial_channels))
         self.aux_skip = aux_skip  # DARTS-: the skip is an identity here, so it adds no modules
-        self.C, self.partial_channels = C, partial_channels
+        self.C, self.partial_channels, self.kernel = C, partial_channels, kernel
 
     def widen(self, partial_channels: int, generator: torch.Generator) -> dict[nn.Parameter, Recipe]:
         """Rebuild every edge's ops in place for C/``partial_channels`` channels, keeping the learned weights
@@ -148,15 +159,25 @@ class NB201SuperNet(_Skeleton):
                 raise ValueError("DARTS-'s auxiliary skip applies to the mixture only, not to a single path")
             self._check_single_path()
             plan, arch = None, validate_arch(choice)
+        groups = self._groups(plan)
         x = self.stem(x)  # (B, C, H, W)
         for cell in self.cells:
             if not isinstance(cell, SearchCell):
                 x = cell(x)  # residual reduction block
-            elif plan is not None:
-                x = cell.mix(x, plan)
-            else:
+            elif plan is None:
                 x = cell.path(x, arch)
+            elif groups is not None and supported(cell.edges):
+                x = grouped_mix(cell.edges, x, groups)
+            else:
+                x = cell.mix(x, plan)
         return self.head(x)
+
+    def _groups(self, plan: _Plan | None) -> list[GroupWeights] | None:
+        """The grouped kernel's per-source weights, or None where the per-op code runs the mixture."""
+        if plan is None or self.kernel != "grouped" or plan.hard is not None or self.partial_channels != 1:
+            return None
+        edge = None if plan.edge is None else torch.stack(plan.edge)
+        return group_weights(plan.weights, edge, plan.aux_skip)
 
     def _plan(self, mixture: Mixture, aux_skip: float) -> _Plan:
         """Check the mixture's shapes and unbind it once (30 0-dim views serve all 15 cells)."""
@@ -175,7 +196,7 @@ class NB201SuperNet(_Skeleton):
             hard = list(zip(chosen, w.masked_fill(mask, 0.0).sum(1).unbind(0)))  # per edge: (i, sum_{k != i} w)
         if mixture.edge_weights is not None:
             edge = _field(mixture.edge_weights, "edge_weights", (len(EDGES),)).unbind(0)
-        return _Plan([row.unbind(0) for row in w.unbind(0)], hard, edge, aux_skip)
+        return _Plan(w, [row.unbind(0) for row in w.unbind(0)], hard, edge, aux_skip)
 
     def _check_single_path(self) -> None:
         if self.partial_channels != 1:

@@ -1,0 +1,153 @@
+"""The NB201 search cell's grouped kernel: the ops of all edges leaving one node run as a few large kernels.
+
+The per-op cell (``SearchCell.mix``) runs 4 ops and 4 scaled adds per edge, 24 of each per cell; at small widths
+(C=8) the per-kernel overhead, not the arithmetic, sets the speed. Edges that share a source node share their input,
+so per source node this kernel runs one ReLU, one 1x1 and one 3x3 convolution whose output channels are every
+edge's kernels, one batch norm per conv (BN is per channel, so this is exactly the per-edge BNs; the mixture weights
+fold into its scale), one average pool (a depthwise box sum), and the weighted sum of all the group's edges in a few
+broadcast ops. The parameters stay the per-edge modules' (concatenated at forward time), so state_dicts,
+checkpoints, single-path forwards and weight inheritance are unchanged. docs/methods.md#the-nb201-grouped-kernel
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nasflat.spaces.nb201.codec import CONV1, CONV3, EDGES, NUM_NODES, POOL, SKIP
+
+# per source node j: the edges leaving it, in edge order (each goes to a different target node)
+GROUPS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(e for e, (_, s) in enumerate(EDGES) if s == j) for j in range(NUM_NODES - 1)
+)
+CONVS = (CONV1, CONV3)
+
+
+@dataclass
+class GroupWeights:
+    """One source node's mixture, shared by every cell of a forward (edge weights and DARTS-'s skip folded in)."""
+
+    conv: dict[int, torch.Tensor]  # op (CONV1, CONV3) -> (k,) weights of the group's edges
+    skip: torch.Tensor  # (1, k, 1, 1, 1): skip weight (+ DARTS-'s skip on the cell input's own edges)
+    pool: torch.Tensor  # (1, k, 1, 1, 1)
+    aux: torch.Tensor | None  # (1, k, 1, 1, 1): DARTS-'s skip of the cell input, on edges from other nodes
+    cache: dict[tuple[str, int, int], torch.Tensor] = field(default_factory=dict)
+
+    def channel_scale(self, op: int, c: int) -> torch.Tensor:
+        """(k C,): the weight of each output channel of the group's ``op`` conv (cached per width)."""
+        key = ("conv", op, c)
+        if key not in self.cache:
+            self.cache[key] = self.conv[op].repeat_interleave(c)
+        return self.cache[key]
+
+    def pool_scale(self, h: int, w: int) -> torch.Tensor:
+        """(1, k, 1, h, w): the pool weight over each pixel's window size (padding not counted)."""
+        key = ("pool", h, w)
+        if key not in self.cache:
+            self.cache[key] = self.pool / _window_sizes(h, w, self.pool.dtype, self.pool.device)
+        return self.cache[key]
+
+
+@functools.cache
+def _window_sizes(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(1, 1, 1, h, w): how many pixels of a 3x3 window (padding 1) lie inside an h x w image."""
+    rows, cols = ((torch.arange(n) + 1).clamp(max=n - 1) - (torch.arange(n) - 1).clamp(min=0) + 1 for n in (h, w))
+    return (rows[:, None] * cols[None, :]).to(dtype=dtype, device=device).view(1, 1, 1, h, w)
+
+
+def group_weights(weights: torch.Tensor, edge: torch.Tensor | None, aux_skip: float) -> list[GroupWeights]:
+    """Split a (6, 5) mixture into per-source groups; edge weights scale whole edges, so they fold into the ops'."""
+    aux = weights.new_full((len(EDGES),), aux_skip) if aux_skip else None
+    if edge is not None:
+        weights = weights * edge[:, None]
+        aux = None if aux is None else aux * edge
+    out = []
+    for j, ids in enumerate(GROUPS):
+        w = weights[list(ids)]
+        a = None if aux is None else aux[list(ids)].view(1, -1, 1, 1, 1)
+        skip = w[:, SKIP].view(1, -1, 1, 1, 1)
+        if j == 0 and a is not None:  # on edges leaving the cell input, DARTS-'s skip adds to the skip op's weight
+            skip, a = skip + a, None
+        out.append(GroupWeights({op: w[:, op] for op in CONVS}, skip, w[:, POOL].view(1, -1, 1, 1, 1), a))
+    return out
+
+
+def supported(edges: nn.ModuleList) -> bool:
+    """Whether the grouped kernel computes exactly what the cell's modules would: every BN a plain BatchNorm2d (not
+    a cross-rank one) with one momentum and eps, and no forward hooks on the op modules (the grouped kernel does
+    not call them, so hooks that count or record would see nothing)."""
+    bns = [edges[e][op][2] for e in range(len(EDGES)) for op in CONVS]
+    first = bns[0]
+    plain = all(type(b) is nn.BatchNorm2d and (b.momentum, b.eps) == (first.momentum, first.eps) for b in bns)
+    return plain and not any(m._forward_hooks or m._forward_pre_hooks for m in edges.modules())
+
+
+def grouped_mix(edges: nn.ModuleList, x: torch.Tensor, groups: list[GroupWeights]) -> torch.Tensor:
+    """The relaxed cell from its ``edges[e][k]`` modules: node i = sum of its incoming edges' outputs."""
+    nodes: dict[int, torch.Tensor] = {0: x}
+    for j, (ids, w) in enumerate(zip(GROUPS, groups)):
+        ys = _group(edges, ids, nodes[j], x, w).unbind(1)  # edge ids[i]'s output is ys[i]
+        for e, y in zip(ids, ys):
+            t = EDGES[e][0]
+            nodes[t] = y if t not in nodes else nodes[t] + y
+    return nodes[NUM_NODES - 1]
+
+
+def _group(
+    edges: nn.ModuleList, ids: tuple[int, ...], x: torch.Tensor, cell_input: torch.Tensor, w: GroupWeights
+) -> torch.Tensor:
+    """All ops of the edges ``ids`` (sharing input ``x``), weighted: (B, k, C, H, W)."""
+    b, c, h, wd = x.shape
+    r = F.relu(x)
+    z1, z3 = (_conv_bn([edges[e][op] for e in ids], r, w.channel_scale(op, c)) for op in CONVS)
+    out = (z1 + z3).view(b, len(ids), c, h, wd)
+    out = torch.addcmul(out, w.skip, x.unsqueeze(1))
+    # avg_pool_3x3 = 3x3 window sums / window sizes; a depthwise conv is several times faster on CPU than
+    # avg_pool2d(count_include_pad=False), the per-op cell's largest cost at C=8
+    box = F.conv2d(x, x.new_ones(c, 1, 3, 3), padding=1, groups=c)
+    out = torch.addcmul(out, w.pool_scale(h, wd), box.unsqueeze(1))
+    if w.aux is not None:
+        out = torch.addcmul(out, w.aux, cell_input.unsqueeze(1))
+    return out
+
+
+def _conv_bn(ops: list[nn.Module], r: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The ReLUConvBN modules ``ops`` on the ReLU'd input ``r`` as one conv and one BN (affine scaled by the
+    mixture weights ``scale``): (B, k C, H, W)."""
+    convs, bns = [m[1] for m in ops], [m[2] for m in ops]
+    weight = torch.cat([conv.weight for conv in convs])
+    bias = None if convs[0].bias is None else torch.cat([conv.bias for conv in convs])
+    z = F.conv2d(r, weight, bias, padding=convs[0].padding)
+    if bns[0].affine:
+        gamma, beta = torch.cat([bn.weight for bn in bns]) * scale, torch.cat([bn.bias for bn in bns]) * scale
+    else:
+        gamma, beta = scale, None
+    return _batch_norm(bns, z, gamma, beta)
+
+
+def _batch_norm(
+    bns: list[nn.BatchNorm2d], z: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor | None
+) -> torch.Tensor:
+    """The BNs ``bns`` on their channel blocks of ``z`` as ``nn.BatchNorm2d.forward`` computes them, with the given
+    affine; updated running statistics are written back to each module's buffers."""
+    first = bns[0]
+    tracked = first.track_running_stats and first.running_mean is not None
+    update = first.training and tracked
+    mean = torch.cat([bn.running_mean for bn in bns]) if tracked else None
+    var = torch.cat([bn.running_var for bn in bns]) if tracked else None
+    factor = 0.0 if first.momentum is None else first.momentum
+    if update:
+        torch._foreach_add_([bn.num_batches_tracked for bn in bns], 1)
+        if first.momentum is None:  # cumulative moving average, as nn.BatchNorm2d
+            factor = 1.0 / float(first.num_batches_tracked)
+    out = F.batch_norm(z, mean, var, gamma, beta, first.training or not tracked, factor, first.eps)
+    if update:
+        with torch.no_grad():
+            c = first.num_features
+            torch._foreach_copy_([bn.running_mean for bn in bns], list(mean.split(c)))
+            torch._foreach_copy_([bn.running_var for bn in bns], list(var.split(c)))
+    return out
