@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,7 +144,7 @@ def main(argv: Sequence[str]) -> None:
         table = repro_table(name)
         planned = sweeps(table, scale, overrides, seeds)
         if "--dry-run" in flags:
-            print("\n".join("nasflat search -m " + " ".join(sw.overrides) for sw in planned))
+            print("\n".join(shlex.join(["nasflat", "search", "-m", *sw.overrides]) for sw in planned))
             return
         if "--report-only" not in flags:
             check_table_file(table, overrides)

@@ -9,6 +9,7 @@ are ordinary ``nasflat search`` jobs. Every method's config is composed and chec
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -122,7 +123,7 @@ def _singles(overrides: Sequence[str]) -> list[list[str]]:
 def run(sweeps_: Sequence[Sweep]) -> None:
     """Run each method's multirun in turn; a failed one stops the table (rerun the command to resume)."""
     for sw in sweeps_:
-        print(f"reproduce: {sw.method}: nasflat search -m {' '.join(sw.overrides)}", flush=True)
+        print(f"reproduce: {sw.method}: {shlex.join(['nasflat', 'search', '-m', *sw.overrides])}", flush=True)
         code = subprocess.run(sw.command(), check=False).returncode
         if code != 0:
             raise ReproduceError(
