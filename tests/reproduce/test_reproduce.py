@@ -147,6 +147,9 @@ def test_smoke_runs_the_table_prints_published_next_to_ours_and_resumes(tmp_path
         assert line["delta"] == pytest.approx(run["benchmark"]["cifar100"]["test"] - line["published"]["mean"])
     assert "| darts | cifar10 | test_acc | 54.30 ± 0.00 (n=3) |" in proc.stdout  # the published column
     assert (out / "derived_arch_by_epoch.png").read_bytes().startswith(b"\x89PNG")
+    runs = (out / "report.md").read_text().split("## Runs")[1]
+    darts = json.loads((out / "darts" / "seed0-digits" / "results.json").read_text())
+    assert f"| darts | 0 | digits | `{darts['arch'].replace('|', chr(92) + '|')}` | " in runs
     first = (out / "darts" / "seed0-digits" / "results.json").stat().st_mtime_ns
     again = nasflat(*args, f"benchmark.nb201_table={nb201_csv}", check=True, timeout=600)
     assert (out / "darts" / "seed0-digits" / "results.json").stat().st_mtime_ns == first  # finished: not rerun

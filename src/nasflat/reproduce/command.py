@@ -98,7 +98,7 @@ def write_report(table: ReproTable, scale: str, sweeps_: Sequence[Sweep], out: P
             [compare.Line(r.method, r.dataset, r.metric, r, None, "not run by nasflat") for r in context]
         )
     )
-    (out / "report.md").write_text(text + extra)
+    (out / "report.md").write_text(text + "\n## Runs\n\n" + runs_markdown(results) + extra)
     with open(out / "report.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "dataset", "metric", "published_mean", "published_std", "published_n", "ours_mean",
@@ -114,6 +114,30 @@ def write_report(table: ReproTable, scale: str, sweeps_: Sequence[Sweep], out: P
     flat = [r for runs in results.values() for r in runs]
     plots = write_plots(flat, out) if flat else []
     return text, [out / "report.md", out / "report.csv", out / "report.json", *plots]
+
+
+def runs_markdown(results: dict[str, list[dict[str, Any]]]) -> str:
+    """One row per run: its architecture, parameter-free ops, NB201 test accuracies and wall time."""
+    from nasflat.spaces.nb201.codec import DATASETS
+
+    head = ["method", "seed", "search data", "architecture", "param-free ops", *(f"{d} test" for d in DATASETS)]
+    out = ["| " + " | ".join([*head, "search s"]) + " |", "|" + "---|" * (len(head) + 1)]
+    for method, runs in results.items():
+        for r in sorted(runs, key=lambda r: (str(r.get("dataset")), r.get("seed", 0))):
+            bench = r.get("benchmark") or {}
+            accs = [f"{bench[d]['test']:.2f}" if d in bench else "" for d in DATASETS]
+            free = (r.get("arch_summary") or {}).get("param_free_ops", "")
+            wall = (r.get("search") or {}).get("wall_time_s")
+            cells = [
+                method,
+                str(r.get("seed")),
+                str(r.get("dataset")),
+                "`" + str(r.get("arch")).replace("|", "\\|") + "`",
+                str(free),
+                *accs,
+            ]
+            out.append("| " + " | ".join([*cells, "" if wall is None else f"{wall:.0f}"]) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _line_json(ln: compare.Line) -> dict[str, Any]:
