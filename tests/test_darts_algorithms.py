@@ -20,6 +20,7 @@ from nasflat.algorithms.differentiable.arch_grads import A2M, FirstOrder
 from nasflat.algorithms.differentiable.harness import DifferentiableSearch, alpha_entropy
 from nasflat.checkpoint import CheckpointStore
 from nasflat.context import SearchContext, official_split
+from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.darts import DartsSpace
@@ -38,9 +39,11 @@ def compose_search(*overrides: str):
     return cfg
 
 
-def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> DifferentiableSearch:
+def build(
+    algo: str, space: str, *extra: str, eval_batch_size: int = 64, hardware: Hardware | None = None
+) -> DifferentiableSearch:
     """The algorithm as the CLI would build it (with the method's default split), on tiny real data (digits; 2
-    batches of 32 per epoch on NB201, 1 on the slower DARTS space)."""
+    batches of 32 per epoch on NB201, 1 on the slower DARTS space); ``hardware`` defaults to float32 on CPU."""
     images = 128 if space == "nb201" else 64
     cfg = compose_search(
         f"algo={algo}",
@@ -64,6 +67,7 @@ def build(algo: str, space: str, *extra: str, eval_batch_size: int = 64) -> Diff
         seed=0,
         data_spec=instantiate(cfg.dataset).with_default_split(official_split(factory)),
         supernet_options=dict(cfg.search_net),
+        hardware=hardware or Hardware(),
     )
     return factory(ctx, None)
 

@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_module
 
 from nasflat.checkpoint import CheckpointStore
 from nasflat.config import ConfigError, validate
+from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.spaces.mixture import Mixture
 from nasflat.spaces.nb201 import EDGES, OPS, NB201Space
@@ -126,15 +127,16 @@ def test_single_paths_and_state_dicts_do_not_depend_on_the_kernel():
 
 
 def test_a_tiny_darts_search_ends_with_the_same_alphas_under_either_kernel(tmp_path):
-    runs = {}
-    for kernel in ("grouped", "per_op"):
-        search = build("darts", "nb201", f"tiny.search.kernel={kernel}", "algo.track_hessian=false")
+    runs = {}  # in float64: float32 round-off (the grouped kernel's channels-last convs round differently) is
+    for kernel in ("grouped", "per_op"):  # amplified by Adam wherever an α gradient is near zero
+        hardware = Hardware(dtype="float64")
+        search = build("darts", "nb201", f"tiny.search.kernel={kernel}", "algo.track_hessian=false", hardware=hardware)
         assert search.model.kernel == kernel
         run_phase(search, CheckpointStore(tmp_path / kernel, "fp"), tracker(tmp_path / kernel))
         runs[kernel] = search
     for name, a in runs["grouped"].alphas.items():
         assert not torch.equal(a, torch.zeros_like(a))  # α moved
-        torch.testing.assert_close(a, runs["per_op"].alphas[name], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, runs["per_op"].alphas[name], rtol=1e-8, atol=1e-10)
 
 
 def test_the_kernel_is_a_search_net_option_and_a_wrong_one_is_refused():

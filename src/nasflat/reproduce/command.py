@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from nasflat.reproduce import compare
-from nasflat.reproduce.run import ReproduceError, Sweep, check_table_file, out_dir, preflight, run, sweeps
+from nasflat.reproduce.run import (
+    ReproduceError,
+    ReproduceInterrupted,
+    Sweep,
+    check_table_file,
+    out_dir,
+    preflight,
+    run,
+    sweeps,
+)
 from nasflat.reproduce.tables import REPRO_TABLES, SCALES, ReproTable, repro_table
 
 USAGE = """usage: nasflat reproduce TABLE [scale=smoke|cpu|paper] [seeds=0,1,2] [key=value ...]
@@ -175,6 +184,9 @@ def main(argv: Sequence[str]) -> None:
             preflight(planned)
             run(planned)
         text, files = write_report(table, scale, planned, out_dir(table, scale, overrides))
+    except ReproduceInterrupted as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(130)
     except (ReproduceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

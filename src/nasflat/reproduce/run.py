@@ -108,7 +108,8 @@ def preflight(sweeps_: Sequence[Sweep]) -> None:
                 except ConfigError as e:
                     raise ReproduceError(f"method {sw.method}:\n{e}") from None
                 except Exception as e:  # Hydra's composition errors (unknown group option, bad override)
-                    raise ReproduceError(f"method {sw.method}: {str(e).splitlines()[0]}") from None
+                    lines = [ln for ln in str(e).splitlines() if ln.strip()][:2]  # Hydra's error and its hint
+                    raise ReproduceError(f"method {sw.method}: " + "\n".join(lines)) from None
 
 
 def _singles(overrides: Sequence[str]) -> list[list[str]]:
@@ -124,9 +125,23 @@ def run(sweeps_: Sequence[Sweep]) -> None:
     """Run each method's multirun in turn; a failed one stops the table (rerun the command to resume)."""
     for sw in sweeps_:
         print(f"reproduce: {sw.method}: {shlex.join(['nasflat', 'search', '-m', *sw.overrides])}", flush=True)
-        code = subprocess.run(sw.command(), check=False).returncode
+        code = _wait(subprocess.Popen(sw.command()))
         if code != 0:
             raise ReproduceError(
                 f"method {sw.method}: its multirun stopped with exit status {code} (its output is above); fix the "
                 "cause and rerun the same command: finished runs are kept and unfinished ones resume"
             )
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """The child's exit status; on Ctrl-C the child (same process group) saves its checkpoint and stops: wait for
+    it rather than kill it, then stop with one line."""
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()
+        raise ReproduceInterrupted("interrupted; rerun the same command to resume (finished runs are kept)") from None
+
+
+class ReproduceInterrupted(ReproduceError):
+    """Ctrl-C or SIGTERM during a multirun."""
