@@ -154,3 +154,22 @@ def test_smoke_runs_the_table_prints_published_next_to_ours_and_resumes(tmp_path
     again = nasflat(*args, f"benchmark.nb201_table={nb201_csv}", check=True, timeout=600)
     assert (out / "darts" / "seed0-digits" / "results.json").stat().st_mtime_ns == first  # finished: not rerun
     assert again.stdout.split("# nasflat reproduce")[1] == proc.stdout.split("# nasflat reproduce")[1]
+
+
+def test_collapse_cpu_keeps_the_protocols_alpha_step_count_and_only_shrinks_the_network_and_images():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("nasflat.conf", version_base="1.3"):
+        small = compose("search", overrides=["experiment=collapse_cpu"])
+        full = compose("search", overrides=["experiment=a2m_nb201"])
+
+    def alpha_steps(cfg) -> int:  # one α step per weight batch of the train half
+        half = 50_000 * cfg.dataset.split_portion
+        return cfg.algo.epochs * math.ceil(half / cfg.algo.batch_size)
+
+    assert alpha_steps(small) == alpha_steps(full) == 50 * 391
+    assert (small.search_net.C, small.search_net.N, small.dataset.resolution) == (8, 1, 16)
+    assert (full.search_net.C, full.search_net.N, full.dataset.resolution) == (16, 5, None)
+    for key in ("split_method", "split_portion"):
+        assert small.dataset[key] == full.dataset[key]
+    assert small.algo.optim == full.algo.optim and small.algo.arch_lr == full.algo.arch_lr

@@ -8,6 +8,7 @@ the supernet from the config and a wrong value is refused.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from nasflat.config import ConfigError, validate
 from nasflat.hardware import Hardware
 from nasflat.phases import run_phase
 from nasflat.spaces.mixture import Mixture
-from nasflat.spaces.nb201 import EDGES, OPS, NB201Space
+from nasflat.spaces.nb201 import EDGES, OPS, NB201Space, supernet
+from nasflat.spaces.nb201.grouped import grouped_mix
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_darts_algorithms import build, tracker
@@ -79,6 +81,22 @@ def test_grouped_kernel_gives_the_per_op_logits_gradients_and_running_stats(affi
     assert_same(grouped, per_op, m)
     assert_same(grouped, per_op, m)  # a second step from the updated running statistics
     assert_same(grouped.eval(), per_op.eval(), m)  # eval mode: BN from the running statistics
+
+
+@pytest.mark.parametrize(("edges", "aux", "zero"), [(False, 0.0, False), (True, 0.3, True)])
+def test_both_layouts_of_the_grouped_kernel_give_the_per_op_result(monkeypatch, edges, aux, zero):
+    """On CPU the kernel runs channels-last and sums by node (the tests above); the 5-D broadcast path CUDA takes
+    is checked here on CPU, and the cells' output is channels-last only on the CPU path."""
+    m, options = mixture(edges, aux, zero), {"track_running_stats": True, "aux_skip": bool(aux)}
+    layouts = {}
+    for channels_last in (False, True):
+        grouped = net("grouped", **options)
+        monkeypatch.setattr(supernet, "grouped_mix", functools.partial(grouped_mix, channels_last=channels_last))
+        block = grouped.cells[1]  # the first residual block: its input is the first cell's output
+        block.register_forward_pre_hook(lambda _, args, c=channels_last: layouts.setdefault(c, args[0]))
+        assert_same(grouped, net("per_op", **options), m)
+    assert not layouts[False].is_contiguous(memory_format=torch.channels_last)
+    assert layouts[True].is_contiguous(memory_format=torch.channels_last)
 
 
 def test_the_grouped_kernel_is_the_default_and_faster_in_kernel_count():

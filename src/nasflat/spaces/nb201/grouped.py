@@ -4,8 +4,9 @@ The per-op cell (``SearchCell.mix``) runs 4 ops and 4 scaled adds per edge, 24 o
 (C=8) the per-kernel overhead, not the arithmetic, sets the speed. Edges that share a source node share their input,
 so per source node this kernel runs one ReLU, one 1x1 and one 3x3 convolution whose output channels are every
 edge's kernels, one batch norm per conv (BN is per channel, so this is exactly the per-edge BNs; the mixture weights
-fold into its scale), one average pool (a depthwise box sum), and the weighted sum of all the group's edges in a few
-broadcast ops. The parameters stay the per-edge modules' (concatenated at forward time), so state_dicts,
+fold into its scale) and one average pool (a depthwise box sum); on CPU in channels-last memory, each node then sums
+its edges' terms by scalar multiply-adds, elsewhere a group's edges are weighted in a few 5-D broadcasts. The
+parameters stay the per-edge modules' (concatenated at forward time), so state_dicts,
 checkpoints, single-path forwards and weight inheritance are unchanged. docs/methods.md#the-nb201-grouped-kernel
 """
 
@@ -91,11 +92,14 @@ def grouped_mix(
 ) -> torch.Tensor:
     """The relaxed cell from its ``edges[e][k]`` modules: node i = sum of its incoming edges' outputs.
 
-    ``channels_last`` (default: on CPU) runs the cell in channels-last memory, where oneDNN's 1x1 convs and BN are
-    several times faster at 8-32 channels, and sums each node from per-edge terms (a 5-D broadcast over the group's
-    edges would reduce over a strided axis there); otherwise the group's edges are mixed in three 5-D broadcasts.
+    ``channels_last`` (default: on CPU) runs the cell in channels-last memory, where oneDNN's 1x1 convs and BNs are
+    several times faster at 8-32 channels, and sums each node from per-edge scalar multiply-adds (a 5-D broadcast
+    over a group's edges reduces over a strided axis there, which cost more than the convs saved); otherwise (CUDA,
+    unchanged) each group's edges are mixed in three 5-D broadcasts, fewer kernel launches.
     """
-    if x.device.type == "cpu" if channels_last is None else channels_last:
+    if channels_last is None:
+        channels_last = x.device.type == "cpu"
+    if channels_last:
         return _mix_by_node(edges, x.contiguous(memory_format=torch.channels_last), groups)
     nodes: dict[int, torch.Tensor] = {0: x}
     for j, (ids, w) in enumerate(zip(GROUPS, groups)):
@@ -107,8 +111,8 @@ def grouped_mix(
 
 
 def _mix_by_node(edges: nn.ModuleList, x: torch.Tensor, groups: list[GroupWeights]) -> torch.Tensor:
-    """:func:`grouped_mix` with 0-dim weights: each node is its edges' conv outputs (slices of the group's BN output)
-    plus scalar multiply-adds of the skips, pools and DARTS-'s auxiliary skips, summed when the node is needed."""
+    """:func:`grouped_mix` by node: each node sums its edges' conv outputs (channel slices of their group's summed
+    BNs) and scalar multiply-adds of their skips, pools and DARTS-'s auxiliary skips, once all its sources are done."""
     terms: dict[int, list[tuple[torch.Tensor | None, torch.Tensor]]] = {t: [] for t in range(1, NUM_NODES)}
     node = x
     for j, (ids, w) in enumerate(zip(GROUPS, groups)):
@@ -126,10 +130,12 @@ def _mix_by_node(edges: nn.ModuleList, x: torch.Tensor, groups: list[GroupWeight
 
 
 def _weighted_sum(terms: list[tuple[torch.Tensor | None, torch.Tensor]]) -> torch.Tensor:
-    """sum of w * t (w None: 1) over ``terms``, the first of which is unweighted."""
-    out = terms[0][1]
-    for w, t in terms[1:]:
-        out = out + t if w is None else torch.addcmul(out, w, t)
+    """The sum of ``w * t`` over ``terms`` (``w`` None: 1; the first term unweighted, at least two terms); in place
+    after the first add, which leaves the BN output the first term is a slice of untouched."""
+    w, t = terms[1]
+    out = terms[0][1] + t if w is None else torch.addcmul(terms[0][1], w, t)
+    for w, t in terms[2:]:
+        out = out.add_(t) if w is None else out.addcmul_(w, t)
     return out
 
 
@@ -147,10 +153,11 @@ def _group(
 
 
 def _group_convs(edges: nn.ModuleList, ids: tuple[int, ...], x: torch.Tensor, w: GroupWeights) -> torch.Tensor:
-    """The weighted 1x1 and 3x3 ReLUConvBN ops of the edges ``ids`` on ``x``, summed per edge: (B, k C, H, W)."""
+    """The weighted 1x1 and 3x3 ReLUConvBN ops of the edges ``ids`` on ``x``, summed per edge: (B, k C, H, W)
+    (the sum in place: BN's backward needs its input, not its output)."""
     r = F.relu(x)
     z1, z3 = (_conv_bn([edges[e][op] for e in ids], r, w.channel_scale(op, x.shape[1])) for op in CONVS)
-    return z1 + z3
+    return z3.add_(z1)
 
 
 def _box_sum(x: torch.Tensor) -> torch.Tensor:
