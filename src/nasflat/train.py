@@ -50,8 +50,15 @@ class SGDConfig:
     label_smoothing: float = 0.0
 
     def make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.SGD:
+        """``foreach`` also on CPU (torch's default only on CUDA): the same per-tensor arithmetic, bit for bit, in
+        one C++ loop instead of a Python one (about 2x faster a step for the small supernets' ~100 tensors)."""
         return torch.optim.SGD(
-            params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay
+            params,
+            lr=self.lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            foreach=True,
         )
 
     def lr_at(self, progress: float, total: int) -> float:

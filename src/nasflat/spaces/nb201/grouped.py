@@ -60,6 +60,21 @@ def _window_sizes(h: int, w: int, dtype: torch.dtype, device: torch.device) -> t
     return (rows[:, None] * cols[None, :]).to(dtype=dtype, device=device)
 
 
+def _channels_last_pool(x: torch.Tensor) -> torch.Tensor:
+    """avg_pool_3x3 (padding not counted) of a channels-last ``x``: avg_pool2d from 16 channels on, where it
+    vectorises over the channels; below, the box sum over the window sizes, twice as fast at C=8."""
+    if x.shape[1] >= 16:
+        return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    return _box_sum(x) / _channels_last_window_sizes(*x.shape[1:], x.dtype, x.device)
+
+
+@functools.cache
+def _channels_last_window_sizes(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(1, c, h, w) channels-last: the window sizes repeated per channel, as dividing by an (h, w) broadcast does not
+    vectorise with channels innermost (about 5x slower at C=8)."""
+    return _window_sizes(h, w, dtype, device).expand(1, c, h, w).contiguous(memory_format=torch.channels_last)
+
+
 def group_weights(weights: torch.Tensor, edge: torch.Tensor | None, aux_skip: float) -> list[GroupWeights]:
     """Split a (6, 5) mixture into per-source groups; edge weights scale whole edges, so they fold into the ops'."""
     aux = weights.new_full((len(EDGES),), aux_skip) if aux_skip else None
@@ -119,7 +134,7 @@ def _mix_by_node(edges: nn.ModuleList, x: torch.Tensor, groups: list[GroupWeight
         if j:
             node = _weighted_sum(terms.pop(j))
         convs = _group_convs(edges, ids, node, w).split(node.shape[1], dim=1)
-        pool = _box_sum(node) / _window_sizes(*node.shape[2:], node.dtype, node.device)
+        pool = _channels_last_pool(node)
         skip, pool_w = w.skip.view(-1).unbind(0), w.pool.view(-1).unbind(0)
         aux = None if w.aux is None else w.aux.view(-1).unbind(0)
         for i, e in enumerate(ids):
