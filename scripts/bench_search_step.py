@@ -18,7 +18,7 @@ not counted). The utilisation column divides the achieved FLOP/s by a dense GEMM
 
     python scripts/bench_search_step.py                      # NB201 C=16 N=5, batch 64, CPU (and CUDA if present)
     python scripts/bench_search_step.py --device cuda --batch-size 64 --batch-size 256 --precision both --steps 20
-    python scripts/bench_search_step.py --C 8 --N 1 --resolution 16 --method darts    # issue 13's small scale
+    python scripts/bench_search_step.py --C 8 --N 1 --resolution 16 --method darts    # experiment=collapse_cpu's size
 """
 
 from __future__ import annotations
