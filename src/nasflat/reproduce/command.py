@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nasflat.report import find_results
 from nasflat.reproduce import compare
 from nasflat.reproduce.run import (
     ReproduceError,
@@ -23,6 +24,7 @@ from nasflat.reproduce.run import (
     Sweep,
     check_table_file,
     out_dir,
+    override_value,
     preflight,
     run,
     sweeps,
@@ -66,10 +68,10 @@ def _parse(args: Sequence[str]) -> tuple[str, str, tuple[int, ...] | None, list[
     if not words or "=" in words[0]:
         raise ReproduceError(f"name a table (nasflat reproduce --list shows them)\n\n{USAGE}")
     table, rest = words[0], words[1:]
-    scale = next((a.split("=", 1)[1] for a in rest if a.startswith("scale=")), "paper")
+    scale = str(override_value(rest, "scale", "paper"))
     if scale not in SCALES:
         raise ReproduceError(f"scale={scale}: expected one of {', '.join(SCALES)}")
-    seeds = next((a.split("=", 1)[1] for a in rest if a.startswith("seeds=")), None)
+    seeds = override_value(rest, "seeds")
     try:
         parsed = None if seeds is None else tuple(int(s) for s in seeds.split(","))
     except ValueError:
@@ -85,7 +87,7 @@ def collect(sweeps_: Sequence[Sweep]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for sw in sweeps_:
         files = [d / "results.json" for d in sw.run_dirs() if (d / "results.json").is_file()]
-        out[sw.method] = [json.loads(f.read_text()) | {"_path": str(f)} for f in files]
+        out[sw.method] = find_results(files)
     return out
 
 

@@ -53,9 +53,14 @@ def seed_values(seeds: Sequence[int]) -> str:
     return ",".join(str(s) for s in seeds)
 
 
+def override_value(args: Sequence[str], key: str, default: str | None = None) -> str | None:
+    """The value of the first ``key=value`` among ``args`` (``default`` when absent)."""
+    return next((a.split("=", 1)[1] for a in args if a.startswith(f"{key}=")), default)
+
+
 def out_dir(table: ReproTable, scale: str, user: Sequence[str]) -> Path:
-    root = next((o.split("=", 1)[1] for o in user if o.startswith("out_root=")), "outputs")
-    return Path(root) / "reproduce" / table.name / scale
+    root = override_value(user, "out_root", "outputs")
+    return Path(str(root)) / "reproduce" / table.name / scale
 
 
 def sweeps(table: ReproTable, scale: str, user: Sequence[str], seeds: Sequence[int] | None = None) -> list[Sweep]:
@@ -83,7 +88,7 @@ def check_table_file(table: ReproTable, user: Sequence[str]) -> None:
     """Tables whose results are NB201 lookups need the table file: refuse before any work when it is missing."""
     if not table.needs_table:
         return
-    given = next((o.split("=", 1)[1] for o in user if o.startswith("benchmark.nb201_table=")), None)
+    given = override_value(user, "benchmark.nb201_table")
     path = given or os.environ.get("NASFLAT_NB201_TABLE")
     if not path or path == "null":
         raise ReproduceError(

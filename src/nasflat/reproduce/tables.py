@@ -85,6 +85,10 @@ def _table_scales(smoke_budget: int, seeds: int, cost: str) -> dict[str, Scale]:
 AUTODL = ("experiment=nb201_darts_autodl",)
 RS_TABLE = ("space=nb201", "evaluator=benchmark", "retrain=none", "evaluator.dataset=cifar10", "evaluator.split=valid")
 BETA = "algo/modifiers=[beta_darts]"
+RS = Method("rs", ("algo=rs", "algo.budget=100", "algo.chunk=100"))  # NB201's RS on the table, 100 candidates
+# measured on the 2-core development machine (2026-12-05, other jobs running): 500 + 500 RS/REA runs and 100 + 100
+# RS/NA-RS runs took 73 min, nearly all of it Hydra composing each job's config (the lookups take 0.1 s a run)
+TABLE_COST = "table lookups only: about 3.6 s per run on 2 busy CPU cores, nearly all of it Hydra's composition"
 # collapse_cpu at scale=paper: A²M's NB201 protocol (full network and resolution) with final-epoch selection
 COLLAPSE_PAPER = (
     "search_net.C=16",
@@ -112,7 +116,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 3),
                 (
                     "about 1 min for the three methods (2 CPU cores)",
-                    "DARTS about 45 min per search on one CPU core; 2nd order about x2.7; GDAS runs 250 epochs",
+                    "DARTS 80 min a search at this size on one shared core; 2nd order about x2.7; GDAS 250 epochs",
                     "the paper's search cost (search_cost_s rows): DARTS-V1 about 3 GPU-hours per search",
                 ),
             ),
@@ -126,11 +130,11 @@ REPRO_TABLES: dict[str, ReproTable] = {
             published=("nb201_table",),
             base=RS_TABLE,
             methods=(
-                Method("rs", ("algo=rs", "algo.budget=100", "algo.chunk=100")),
+                RS,
                 Method("rea", ("algo=rea", "algo.budget=100", "algo.chunk=100")),
             ),
             datasets=("cifar10",),
-            scales=_table_scales(10, 500, "table lookups only: about 1 s per run"),
+            scales=_table_scales(10, 500, TABLE_COST),
             deviations=(
                 "the NB201 paper selects by the 12-epoch cifar10-valid accuracy under a 12,000 s simulated budget; "
                 "the table here has only the 200-epoch accuracies and no training times, so the search signal is the "
@@ -142,11 +146,11 @@ REPRO_TABLES: dict[str, ReproTable] = {
             published=("na_nb201",),
             base=RS_TABLE,
             methods=(
-                Method("rs", ("algo=rs", "algo.budget=100", "algo.chunk=100")),
+                RS,
                 Method("na_rs", ("experiment=nb201_na_rs_benchmark",)),
             ),
             datasets=("cifar10",),
-            scales=_table_scales(10, 100, "table lookups only: about 1 s per run"),
+            scales=_table_scales(10, 100, TABLE_COST),
             deviations=(
                 "the NA paper's NB201 protocol (budget, signal, number of runs) is not known (docs/published.md); "
                 "this runs RS and NA-RS with 100 candidates scored by the 200-epoch cifar10-valid accuracy",
@@ -163,7 +167,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 4),
                 (
                     "about 30 s (2 CPU cores)",
-                    "DARTS about 45 min, A²M about 2 h per search on one CPU core",
+                    "measured at this size on one shared core: DARTS 80 min, A²M 90 min a search (collapse_cpu)",
                     "A²M's scripts on one GPU: a few hours per search",
                 ),
             ),
@@ -184,7 +188,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 3),
                 (
                     "about 30 s (2 CPU cores)",
-                    "DARTS and β-DARTS about 45 min, A²M about 2 h per search on one CPU core (docs/reproduce.md)",
+                    "measured on one shared core: DARTS 80 min, A²M 90 min, β-DARTS 27 min a search",
                     "C=16, N=5 at 32x32: the a2m_nb201 protocol with final-epoch selection, GPU hours",
                 ),
                 paper=COLLAPSE_PAPER,
