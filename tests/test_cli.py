@@ -251,4 +251,4 @@ def test_search_with_composed_differentiable_parts_end_to_end(tmp_path):
     assert [r["beta_darts_lambda"] for r in epochs] == [0.0, 0.5]
     assert [r["sdarts_epsilon"] for r in epochs] == pytest.approx([0.03, 0.03 + 0.27 / 2])
     report = nasflat("report", str(tmp_path), check=True).stdout
-    assert "| nb201 | darts |" in report
+    assert "| nb201 | darts+beta_darts+sdarts_rs |" in report
