@@ -24,8 +24,6 @@ from hydra.utils import instantiate as _instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from nasflat import distributed
-
 USAGE = """usage: nasflat <command> [key=value ...] [-m] [--cfg job] [--help]
 
 commands:
@@ -39,6 +37,8 @@ commands:
   analyze weights RUN_DIR  weight-space flatness of a trained network: 1D/2D landscapes, Hessian, GeNAS F
   report          mean ± std table over every results.json under PATH... (not a Hydra app)
   reproduce TABLE a paper's table as a multirun at scale=smoke|cpu|paper, ours next to published (--list)
+  list [GROUP]    every config group's options with a one-line description, installed plugins' included
+                  (hydra.searchpath=[file://DIR] adds a config directory; not a Hydra app)
 
 Examples:
   nasflat search experiment=demo
@@ -109,6 +109,8 @@ def _config_dict(cfg: DictConfig) -> dict[str, Any]:
 def _hardware(cfg: DictConfig) -> Any:
     """The run's hardware, with torch.distributed joined first when configured (rank decides who owns the dir)."""
     hardware = instantiate(cfg.hardware)
+    from nasflat import distributed  # torch: imported by the commands that run, not by `nasflat list`
+
     if hardware.distributed and distributed.init_from_env(hardware.device) and hardware.device == "cuda":
         hardware = dataclasses.replace(hardware, device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
     hardware.setup()
@@ -116,15 +118,10 @@ def _hardware(cfg: DictConfig) -> Any:
 
 
 def _data_files(cfg: DictConfig) -> dict[str, str]:
-    """Every file the results depend on besides the config: dataset files, NB201 split files, the table."""
-    from nasflat.data.sources import SOURCES
-
+    """Files the results depend on besides the config and the dataset's own (``nasflat.data.dataset_identity``):
+    NB201 split files, the table."""
     files: dict[str, str] = {}
     ds = cfg.get("dataset") or {}
-    if ds.get("name") in SOURCES:
-        spec = SOURCES[ds.name]
-        directory = spec.directory(ds.root)
-        files.update({f"dataset/{f}": str(directory / f) for f in spec.files})
     if ds.get("split_dir"):  # read when the split is nb201, which may be the algorithm's default
         files.update({f"splits/{p.name}": str(p) for p in sorted(Path(ds.split_dir).glob("*.txt"))})
     if table := cfg.get("benchmark", {}).get("nb201_table"):
@@ -134,10 +131,12 @@ def _data_files(cfg: DictConfig) -> dict[str, str]:
 
 def run_identity(cfg: DictConfig) -> Any:
     """The resolved result-relevant config plus the identity (path, size, mtime) of its data and table files."""
+    from nasflat.data import dataset_identity
     from nasflat.rundir import RunIdentity, file_identity
 
     config = {k: v for k, v in _config_dict(cfg).items() if k not in NON_RESULT_KEYS}
-    return RunIdentity(config, {k: file_identity(v) for k, v in _data_files(cfg).items()})
+    files = {k: file_identity(v) for k, v in _data_files(cfg).items()}
+    return RunIdentity(config, {**dataset_identity(cfg.get("dataset") or {}), **files})
 
 
 def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
@@ -155,7 +154,7 @@ def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
 def _owned_run_dir(cfg: DictConfig, run_dir: Path) -> Iterator[Any]:
     """Lock ``run_dir`` (rank 0), apply restart=true, refuse another config's directory; yields the checkpoint
     store. Every check happens before any data is read or any network is built."""
-    from nasflat import rundir
+    from nasflat import distributed, rundir
     from nasflat.checkpoint import CheckpointStore
 
     identity = run_identity(cfg)
@@ -173,6 +172,7 @@ def _owned_run_dir(cfg: DictConfig, run_dir: Path) -> Iterator[Any]:
 
 
 def _plan(cfg: DictConfig, command: str, hardware: Any, store: Any) -> Any:
+    from nasflat import distributed
     from nasflat.pipeline import RunPlan
     from nasflat.tracking import Tracker
 
@@ -291,7 +291,7 @@ def data_check_task(cfg: DictConfig) -> None:
 
     validate(cfg, "data check")
     spec = instantiate(cfg.dataset)
-    report = check_dataset(spec.name, spec.root)
+    report = check_dataset(spec.name, spec.root, spec.read_options())
     print(report.to_text())
     if not report.ok:
         sys.exit(1)
@@ -350,6 +350,7 @@ def analyze_evaluators_task(cfg: DictConfig) -> None:
     hardware = _hardware(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with _owned_run_dir(cfg, run_dir) as store:
+        from nasflat import distributed
         from nasflat.tracking import Tracker
 
         tracker = Tracker(run_dir=run_dir, config=_config_dict(cfg), enabled=distributed.is_main())
@@ -497,6 +498,12 @@ def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
 
     def run(cfg: DictConfig) -> Any:
+        from nasflat.plugins import PluginError, check_composition
+
+        try:  # every _target_ imports, plugin spaces/evaluators meet their contract, per-space defaults exist
+            check_composition(cfg, HydraConfig.get().runtime.choices)
+        except PluginError as e:
+            _fail(str(e), code=2)
         if missing := OmegaConf.missing_keys(cfg):  # e.g. `nasflat retrain` without arch=: usage, not a traceback
             _fail(_missing_usage(sorted(missing)), code=2)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -546,12 +553,19 @@ def main(argv: list[str] | None = None) -> None:
 
         reproduce_main(args[1:])
         return
+    if args[0] == "list":
+        from nasflat.listing import UnknownGroupError, list_command
+
+        try:
+            print(list_command(args[1:]), end="")
+        except UnknownGroupError as e:
+            _fail(str(e), code=2)
+        return
     words = 2 if args[0] in TWO_WORD else 1
     command = " ".join(args[:words])
     if command not in COMMANDS:
-        _fail(
-            f"unknown command {command!r}; expected one of: {', '.join([*COMMANDS, 'report', 'reproduce'])}\n\n{USAGE}"
-        )
+        known = ", ".join([*COMMANDS, "report", "reproduce", "list"])
+        _fail(f"unknown command {command!r}; expected one of: {known}\n\n{USAGE}")
     name = COMMANDS[command]
     rest = _positional_run_dir(args[words:]) if command == "analyze weights" else args[words:]
     sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in rest)]

@@ -6,9 +6,10 @@ free of Hydra and tests can build a context by hand.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -18,6 +19,9 @@ from nasflat.hardware import Hardware, rng_fork
 from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.tracking import Reporter
+
+if TYPE_CHECKING:
+    from nasflat.data import ReadOptions
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class DataSpec:
     """
 
     name: str
-    root: str = "data"
+    root: str | None = "data"  # None only as the unset default of dataset=image_folder (refused on loading)
     download: bool = False
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
@@ -39,7 +43,24 @@ class DataSpec:
     max_train: int | None = None  # debug: keep only the first N training / test images
     max_test: int | None = None
     resolution: int | None = None  # box-downsample every image to this size (the collapse_cpu protocol: 16)
+    path: str | None = None  # dataset=array: the .npz file
+    num_classes: int | None = None  # None: from the data; a number is checked against it
+    test_portion: float = 0.2  # image_folder without train/ and test/: the share of each class held out as test
+    split_seed: int = 0  # ... drawn with this seed
     split_chosen_by: str = "dataset.split_method"  # set by with_default_split; recorded in results.json
+
+    @property
+    def label(self) -> str:
+        """The dataset's name for results: ``cifar10``..., or ``image_folder:<folder>`` / ``array:<file>``."""
+        from nasflat.data import CUSTOM_DATASETS, dataset_label
+
+        return dataset_label(self.name, self.root, self.path) if self.name in CUSTOM_DATASETS else self.name
+
+    def read_options(self) -> ReadOptions:
+        """How ``load_dataset`` / ``check_dataset`` read the files (a user's dataset's keys; see ReadOptions)."""
+        from nasflat.data import ReadOptions
+
+        return ReadOptions(self.path, self.num_classes, self.test_portion, self.split_seed, self.resolution)
 
     def with_default_split(self, default: str) -> DataSpec:
         """This spec with ``split_method`` set: the user's choice if given, else the method's ``default``.
@@ -62,7 +83,13 @@ class DataSpec:
         from nasflat.data import load_dataset, search_split
 
         ds = load_dataset(
-            self.name, self.root, download=self.download, mean=self.mean, std=self.std, split_dir=self.split_dir
+            self.name,
+            self.root,
+            download=self.download,
+            mean=self.mean,
+            std=self.std,
+            split_dir=self.split_dir,
+            options=self.read_options(),
         )
         split = search_split(
             ds.train,
@@ -88,7 +115,7 @@ class DataSpec:
             padding = ds.crop_padding * self.resolution // ds.image_size
             splits = {k: v.downsampled(self.resolution) for k, v in splits.items()}
         return DataBundle(
-            name=self.name,
+            name=ds.name,
             num_classes=ds.num_classes,
             mean=ds.mean,
             std=ds.std,
@@ -113,6 +140,18 @@ class DataSpec:
 def official_split(factory: Any) -> str:
     """The official search split of the algorithm a (partial) factory builds: its ``official_split`` attribute."""
     return str(getattr(getattr(factory, "func", factory), "official_split", "random"))
+
+
+def _note_no_benchmark(dataset: str) -> None:
+    """Say once that the NB201 numbers a run records are not this dataset's (the table has none for it)."""
+    from nasflat.spaces.nb201.codec import DATASETS
+
+    if dataset not in DATASETS:
+        warnings.warn(
+            f"dataset {dataset} has no NB201 table accuracies: results.json 'benchmark' holds the architecture's "
+            f"NB201 numbers on {', '.join(DATASETS)}, not on this dataset",
+            stacklevel=2,
+        )
 
 
 def _head(split: Any, n: int) -> Any:
@@ -155,6 +194,8 @@ class SearchContext:
             if self.data_spec is None:
                 raise ValueError("this phase needs a dataset, but the context was built without one")
             self._data = self.data_spec.load(self.seed)
+            if self.table is not None:
+                _note_no_benchmark(self._data.name)
         return self._data
 
     @property

@@ -117,7 +117,7 @@ def run(plan: RunPlan) -> dict[str, Any]:
     results: dict[str, Any] = {
         "space": plan.space_name,
         "algo": plan.algo_name,
-        "dataset": plan.data.name,
+        "dataset": plan.data.label,
         "seed": plan.seed,
     }
 

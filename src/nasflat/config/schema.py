@@ -71,10 +71,19 @@ RULES: dict[str, tuple[Rule, ...]] = {
     ),
 }
 
+
+def _dataset_problems(path: str, settings: dict[str, Any], tree: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """Dataset keys that cannot work together (e.g. the NB201 split file on a user's own images)."""
+    from nasflat.data.custom import config_problems
+
+    return config_problems(path, settings, tree)
+
+
 # checks that build a target's parts (cheap objects) to refuse combinations before any work:
 # (path, settings, whole tree) -> [(key, value, what, accepted)]
 PART_CHECKS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], list[tuple[str, Any, str, str]]]] = {
     "nasflat.algorithms.differentiable.harness.DifferentiableSearch": parts_problems,
+    "nasflat.context.DataSpec": _dataset_problems,
 }
 
 
@@ -177,7 +186,8 @@ class _Checker:
             named.sort(key=lambda k: -len(str(node[k])))  # the most specific value the message quotes
             key = f"space.{named[0]}" if named else "space"
             value = node.get(key.partition(".")[2], node["_target_"])
-            self.problems.append(problem(key, value, str(cause), "see the space's options in conf/space/"))
+            accepted = "see the space's options in its config file (conf/space/, or its plugin's conf/space/)"
+            self.problems.append(problem(key, value, str(cause), accepted))
 
     def node(self, path: str, node: dict[str, Any], active: bool) -> None:
         if "_target_" in node:

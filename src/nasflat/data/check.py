@@ -1,4 +1,5 @@
-"""`nasflat data check dataset=...`: which files are expected where, which are missing, and how to get them."""
+"""`nasflat data check dataset=...`: which files are expected where, which are missing, and how to get them; for a
+loadable dataset its classes, counts per split, image size and normalization."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datasets import damaged_files, load_dataset
-from .sources import DATASET_NAMES, SOURCES, DatasetFileError
+from .datasets import ImageDataset, ReadOptions, damaged_files, load_dataset
+from .sources import CUSTOM_DATASETS, DATASET_NAMES, SOURCES, DatasetFileError, DatasetNotFoundError
 from .unpickle import UnsafePickleError
 
 
@@ -27,7 +28,9 @@ class FileStatus:
     def state(self) -> str:
         if not self.present:
             return "MISSING"
-        return f"CORRUPT: {self.problem}" if self.problem else f"present ({self.size:,} bytes)"
+        if self.problem:
+            return f"CORRUPT: {self.problem}"
+        return "present" if self.size is None else f"present ({self.size:,} bytes)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class DataReport:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     instructions: str | None = None
+    num_classes: int | None = None
+    image_size: int | None = None
+    classes: list[str] | None = None  # class folder names (image_folder); None: labels 0..num_classes-1
+    class_counts: dict[str, list[int]] | None = None  # split -> images per class
+    source: str | None = None  # what a run records as results.json data.source
 
     @property
     def ok(self) -> bool:
@@ -65,6 +73,7 @@ class DataReport:
         lines += [f"  {f.name:<22} {f.state}" for f in self.files]
         if self.loadable:
             lines.append(f"  images: {self.num_train:,} train / {self.num_test:,} test")
+            lines += self._content_lines()
         lines += [f"  warning: {w}" for w in self.warnings]
         if self.error:
             lines.append(f"  error: {self.error}")
@@ -72,11 +81,27 @@ class DataReport:
             lines.append(f"  to fix: {self.instructions}")
         return "\n".join(lines)
 
+    def _content_lines(self) -> list[str]:
+        if self.num_classes is None or self.class_counts is None:
+            return []
+        names = self.classes or [str(k) for k in range(self.num_classes)]
+        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
+        counts = ", ".join(f"{split} {min(c):,}..{max(c):,}" for split, c in self.class_counts.items())
+        return [
+            f"  image size: {self.image_size}x{self.image_size} RGB",
+            f"  classes: {self.num_classes} ({shown})",
+            f"  images per class: {counts}",
+            f"  source: {self.source}",
+        ]
 
-def check_dataset(name: str, root: str | Path) -> DataReport:
-    """Inspect `root` for dataset `name` and try to load it (never downloads); damaged files are listed as such."""
+
+def check_dataset(name: str, root: str | Path | None, options: ReadOptions | None = None) -> DataReport:
+    """Inspect `root` for dataset `name` and try to load it (never downloads); damaged files are listed as such.
+    ``options`` say how a user's dataset (image_folder, array) is read."""
+    if name in CUSTOM_DATASETS:
+        return _check_custom(name, root, options or ReadOptions())
     if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES + CUSTOM_DATASETS)}")
     if name == "digits":
         directory, files, instructions = "(embedded: scikit-learn load_digits)", [], "pip install scikit-learn"
     else:
@@ -105,8 +130,50 @@ def check_dataset(name: str, root: str | Path) -> DataReport:
                 instructions=instructions,
             )
     msgs = [str(w.message) for w in caught]
-    n_train, n_test = len(ds.train), len(ds.test)
-    return DataReport(name, directory, files, True, n_train, n_test, warnings=msgs, instructions=instructions)
+    return _loaded_report(ds, directory, files, msgs, instructions)
+
+
+def _loaded_report(
+    ds: ImageDataset, directory: str, files: list[FileStatus], msgs: list[str], instructions: str | None
+) -> DataReport:
+    counts = {
+        split: ds_split.labels.bincount(minlength=ds.num_classes).tolist()
+        for split, ds_split in (("train", ds.train), ("test", ds.test))
+    }
+    return DataReport(
+        ds.name,
+        directory,
+        files,
+        True,
+        len(ds.train),
+        len(ds.test),
+        warnings=msgs,
+        instructions=instructions,
+        num_classes=ds.num_classes,
+        image_size=ds.image_size,
+        classes=ds.classes,
+        class_counts=counts,
+        source=ds.source,
+    )
+
+
+def _check_custom(name: str, root: str | Path | None, options: ReadOptions) -> DataReport:
+    """A user's folder or .npz: the one path looked at, then the first problem found (with what to do) or the
+    contents."""
+    from .custom import ARRAY_HOW, LAYOUT, dataset_label
+
+    given = root if name == "image_folder" else options.path
+    target = Path(given or "").expanduser()
+    where = str(target.resolve()) if given else "(not set)"
+    files = [FileStatus(target.name, where, target.exists(), _size(target))] if given else []
+    label, how = dataset_label(name, root, options.path), LAYOUT if name == "image_folder" else ARRAY_HOW
+    try:
+        ds = load_dataset(name, root, options=options)
+    except DatasetNotFoundError as e:  # the message says what to provide
+        return DataReport(label, where, files, False, error=str(e))
+    except DatasetFileError as e:
+        return DataReport(label, where, files, False, error=f"{e.path} {e.problem}", instructions=e.fix)
+    return _loaded_report(ds, where, files, [], how)
 
 
 def _damaged_report(

@@ -1,4 +1,4 @@
-"""In-memory image datasets (uint8 tensors) for CIFAR-10/100, ImageNet16-120 and the embedded digits demo.
+"""In-memory image datasets (uint8 tensors): CIFAR-10/100, ImageNet16-120, the embedded digits demo, your own data.
 
 Everything is read into one uint8 tensor per split so that `DeviceLoader` can move it to the device once.
 """
@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .sources import DATASET_NAMES, SOURCES, DatasetFileError, DatasetNotFoundError, SourceSpec, md5_mismatches
+from .sources import (
+    CUSTOM_DATASETS,
+    DATASET_NAMES,
+    SOURCES,
+    DatasetFileError,
+    DatasetNotFoundError,
+    SourceSpec,
+    md5_mismatches,
+)
 from .unpickle import UnsafePickleError, load_pickle
 
 Triple = tuple[float, float, float]
@@ -79,6 +87,7 @@ class ImageDataset:
     crop_padding: int
     test_halves: dict[str, ImageSplit] | None
     source: str
+    classes: list[str] | None = None  # class names where the data has them (image_folder); label k is classes[k]
 
     @property
     def image_size(self) -> int:
@@ -234,23 +243,56 @@ def _load_imagenet16(root: Path, download: bool) -> tuple[ImageSplit, ImageSplit
     return train, test, f"{d.resolve()} (ImageNet16 pickles, labels 1..120 kept; {md5})"
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a user's own dataset (image_folder, array) is read; the built-in datasets use only ``num_classes``."""
+
+    path: str | None = None  # dataset=array: the .npz file
+    num_classes: int | None = None  # None: taken from the data; else checked against it
+    test_portion: float = 0.2  # image_folder without train/ and test/: this share of each class is the test set
+    split_seed: int = 0  # ... drawn with this seed
+    resolution: int | None = None  # image_folder: images not box-downsampleable to this size are resized on reading
+
+
 def load_dataset(
     name: str,
-    root: str | Path,
+    root: str | Path | None,
     *,
     download: bool = False,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     split_dir: str | Path | None = None,
+    options: ReadOptions | None = None,
 ) -> ImageDataset:
-    """Load `name` from `root` into memory; mean/std default to the NB201 constants (see NORMALIZATION)."""
+    """Load `name` from `root` into memory; mean/std default to the NB201 constants (see NORMALIZATION), or for
+    a user's dataset (image_folder, array) to the statistics of its training images."""
+    options = options or ReadOptions()
+    if name in CUSTOM_DATASETS:
+        from .custom import load_custom
+
+        return load_custom(name, root, options, mean=mean, std=std)
     if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES + CUSTOM_DATASETS)}")
+    ds = _load_builtin(name, Path(root or ".").expanduser(), download, mean, std, split_dir)
+    if options.num_classes is not None and options.num_classes != ds.num_classes:
+        raise ValueError(
+            f"dataset.num_classes={options.num_classes}, but {name} has {ds.num_classes} classes; leave it null"
+        )
+    return ds
+
+
+def _load_builtin(
+    name: str,
+    root: Path,
+    download: bool,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    split_dir: str | Path | None,
+) -> ImageDataset:
     if name == "digits":
         from .digits import load_digits_dataset
 
         return load_digits_dataset(mean=mean, std=std)
-    root = Path(root).expanduser()
     if name == "imagenet16_120":
         train, test, source = _load_imagenet16(root, download)
         num_classes, padding = 120, 2
@@ -284,6 +326,7 @@ __all__ = [
     "DatasetNotFoundError",
     "ImageDataset",
     "ImageSplit",
+    "ReadOptions",
     "damaged_files",
     "load_dataset",
     "read_batch",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .datasets import ImageDataset, ImageSplit, _triple
+from .splits import stratified_test_indices
 
 NUM_TRAIN, NUM_TEST, SPLIT_SEED, SIZE = 1400, 397, 0, 16
 
@@ -21,20 +22,6 @@ NUM_TRAIN, NUM_TEST, SPLIT_SEED, SIZE = 1400, 397, 0, 16
 # Recomputed and compared in tests/test_data.py::test_digits_constants.
 DIGITS_MEAN = (0.30572, 0.30572, 0.30572)
 DIGITS_STD = (0.31875, 0.31875, 0.31875)  # population std over all train pixels
-
-
-def _stratified_test_indices(labels: np.ndarray, n_test: int, seed: int) -> np.ndarray:
-    """Shuffle within each class, then spread every class evenly over one ordering; its head is the test set.
-
-    Ranking sample r of a class of size n at (r + 0.5) / n interleaves the classes, so any prefix holds each
-    class in proportion (within one sample), and the result depends only on the seed.
-    """
-    rng = np.random.default_rng(seed)
-    key = np.empty(len(labels))
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        key[rng.permutation(members)] = (np.arange(len(members)) + 0.5) / len(members)
-    return np.sort(np.argsort(key, kind="stable")[:n_test])
 
 
 def build_digits() -> tuple[ImageSplit, ImageSplit]:
@@ -46,7 +33,7 @@ def build_digits() -> tuple[ImageSplit, ImageSplit]:
     grey = F.interpolate(grey, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
     images = grey.round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    test_idx = _stratified_test_indices(bunch.target, NUM_TEST, SPLIT_SEED)
+    test_idx = stratified_test_indices(bunch.target, NUM_TEST, SPLIT_SEED)
     is_test = np.zeros(len(labels), dtype=bool)
     is_test[test_idx] = True
     full = ImageSplit(images, labels)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATASET_NAMES = ("cifar10", "cifar100", "imagenet16_120", "digits")
+CUSTOM_DATASETS = ("image_folder", "array")  # a user's own images (data/custom.py)
 ENV_VAR = "NASFLAT_DATA"
 
 

@@ -45,6 +45,20 @@ class SearchSplit:
         }
 
 
+def stratified_test_indices(labels: np.ndarray, n_test: int, seed: int) -> np.ndarray:
+    """Shuffle within each class, then spread every class evenly over one ordering; its head is the test set.
+
+    Ranking sample r of a class of size n at (r + 0.5) / n interleaves the classes, so any prefix holds each
+    class in proportion (within one sample), and the result depends only on the seed.
+    """
+    rng = np.random.default_rng(seed)
+    key = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        key[rng.permutation(members)] = (np.arange(len(members)) + 0.5) / len(members)
+    return np.sort(np.argsort(key, kind="stable")[:n_test])
+
+
 def _portion_cut(n: int, portion: float) -> int:
     if not 0.0 < portion < 1.0:
         raise ValueError(f"portion must be in (0, 1), got {portion}")
