@@ -26,7 +26,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not collapse"
 
-# DARTS collapses and beta-DARTS holds at CPU scale (docs/reproduce.md); needs ../shared's CIFAR-10 and NB201 table
+# DARTS drifts to parameter-free ops and beta-DARTS holds at CPU scale (docs/reproduce.md); needs ../shared's CIFAR-10 and NB201 table
 test-collapse: $(STAMP)
 	$(BIN)/python -m pytest -q -m collapse tests/reproduce/test_collapse.py
 
