@@ -116,7 +116,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 3),
                 (
                     "about 1 min for the three methods (2 CPU cores)",
-                    "DARTS 80 min a search at this size on one shared core; 2nd order about x2.7; GDAS 250 epochs",
+                    "DARTS 42 min a search at this size on one shared core; 2nd order about x2.7; GDAS 250 epochs",
                     "the paper's search cost (search_cost_s rows): DARTS-V1 about 3 GPU-hours per search",
                 ),
             ),
@@ -167,7 +167,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 4),
                 (
                     "about 30 s (2 CPU cores)",
-                    "measured at this size on one shared core: DARTS 80 min, A²M 90 min a search (collapse_cpu)",
+                    "measured at this size on one shared core: DARTS 42 min, A²M 90 min a search (collapse_cpu)",
                     "A²M's scripts on one GPU: a few hours per search",
                 ),
             ),
@@ -188,7 +188,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 (3, 3),
                 (
                     "about 30 s (2 CPU cores)",
-                    "measured on one shared core: DARTS 80 min, A²M 90 min, β-DARTS 27 min a search",
+                    "measured on one shared core: DARTS 42 min, A²M 90 min, β-DARTS 27–30 min a search",
                     "C=16, N=5 at 32x32: the a2m_nb201 protocol with final-epoch selection, GPU hours",
                 ),
                 paper=COLLAPSE_PAPER,
