@@ -216,3 +216,14 @@ def test_listing_is_quick():
     start = time.perf_counter()
     listing.list_command([])
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_the_list_usage(flag, capsys):
+    """`nasflat list --help` is the usage, not an unknown group called '--help'."""
+    main(["list", flag])  # returns: exit status 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: nasflat list [GROUP] [hydra.searchpath=[pkg://PACKAGE.conf,file://DIR]]\n")
+    assert "nasflat list algo/relaxation" in out and err == ""
+    main(["list", "space", flag])  # with a group too: still the usage
+    assert capsys.readouterr().out == out

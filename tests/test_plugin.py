@@ -8,6 +8,7 @@ its network module (importing its space would register the toy arch format for e
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -37,6 +39,36 @@ from nasflat_toy.space import ToySpace
 methods = {k: v for k, v in vars(ToySpace).items() if not k.startswith("_") and k not in ("network", "describe")}
 NoNetworks = type("NoNetworks", (SearchSpace,), methods)
 """
+# classes that each miss part of an extension point's contract
+BROKEN = """
+from nasflat.algorithms.budgeted import BudgetedSearch
+
+
+class NoCheck:  # an α-gradient without check(): the harness would call it while building the parts
+    name = "no_check"
+    passes = 1
+
+    def __call__(self, problem, alphas):
+        return problem.grad(alphas)
+
+    def describe(self):
+        return {"name": self.name}
+
+
+class NoPropose(BudgetedSearch):  # a sampling algorithm that forgot the one abstract method
+    algo = "no_propose"
+
+
+class NotAPhase:  # neither a BudgetedSearch nor a phase with best() and summary()
+    name = "search"
+
+    def run_step(self, step):
+        return {}
+
+
+class NoLoad:  # a dataset that is not a DataSpec
+    name = "nowhere"
+"""
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +82,7 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     subprocess.run([*pip, "--target", str(site), str(source)], check=True, capture_output=True, timeout=120)
     extra.mkdir()
     (extra / "partial_space.py").write_text(PARTIAL_SPACE)
+    (extra / "broken.py").write_text(BROKEN)
     sys.path.insert(0, str(site))
     yield {"PYTHONPATH": os.pathsep.join([str(site), str(extra), os.environ.get("PYTHONPATH", "")])}
     sys.path.remove(str(site))
@@ -111,6 +144,33 @@ def test_search_with_plugin_space_and_evaluator(plugin: dict[str, str], tmp_path
     assert len(set(cache.values())) > 1  # the proxy tells architectures apart
 
 
+def synflow_with_bn(net: nn.Module, input_shape: tuple[int, ...], train: bool) -> float:
+    """zero-cost's SynFlow with BatchNorm kept, written out: |θ| (buffers included), one all-ones double image,
+    sum |W ⊙ ∂R/∂W| over conv and linear weights; ``train``: the whole copy in train mode (get_prunable_copy)."""
+    net = copy.deepcopy(net).double().train(train)
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            tensor.abs_()
+    out = net(torch.ones(1, *input_shape, dtype=torch.float64)).sum()
+    layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    grads = torch.autograd.grad(out, [m.weight for m in layers], allow_unused=True)
+    with torch.no_grad():
+        return float(sum((m.weight * g).abs().sum() for m, g in zip(layers, grads, strict=True) if g is not None))
+
+
+def test_synflow_bn_normalises_with_batch_statistics(plugin: dict[str, str]) -> None:
+    """``bn=True`` is zero-cost's ``synflow_bn``: its pruning copy runs in train mode, so BatchNorm normalises with
+    the all-ones image's own statistics, not the running ones; the scored network itself is left as it was."""
+    from nasflat_toy.synflow import synflow_score
+
+    net, shape = toy_network(TOY_ARCH, 3), (3, DIGITS_SIZE, DIGITS_SIZE)
+    before = copy.deepcopy(net.state_dict())
+    score = synflow_score(net, shape, bn=True)
+    assert score == pytest.approx(synflow_with_bn(net, shape, train=True), rel=1e-12)
+    assert abs(score / synflow_with_bn(net, shape, train=False) - 1) > 1e-2  # running statistics: another score
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # BN's running stats untouched
+
+
 def test_info_on_plugin_space(plugin: dict[str, str]) -> None:
     info = json.loads(nasflat("info", "space=toy", f"arch={TOY_ARCH}", env=plugin, check=True).stdout)
     assert info["space"] == "toy" and info["arch"] == TOY_ARCH and info["encoding"] == [2, 1, 0]
@@ -148,9 +208,132 @@ def test_broken_plugins_are_refused_by_key(plugin: dict[str, str]) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert (
         "NoNetworks does not implement the SearchSpace contract: missing describe, network; subclass "
-        "nasflat.spaces.base.SearchSpace" in bad.stderr
+        "nasflat.spaces.base.SearchSpace and define them; see docs/extending.md#a-search-space in the nasflat source "
+        "repository" in bad.stderr
     )
     assert re.search(r"ToySpace does not implement the Evaluator contract: missing [\w, ]*\bscore\b", bad.stderr)
+
+
+def test_broken_differentiable_parts_and_datasets_are_refused(plugin: dict[str, str]) -> None:
+    """An α-gradient without check(), an algo class that is no phase, a dataset that is no DataSpec: refused
+    by key, target and group choice before anything is built (an α-gradient without check() used to crash the
+    parts check with an AttributeError traceback)."""
+    broken = ["algo.arch_grad._target_=broken.NoCheck", "algo._target_=broken.NotAPhase"]
+    broken.append("dataset._target_=broken.NoLoad")
+    bad = nasflat("search", "space=toy", "algo=darts", "algo/arch_grad=clipped", "dataset=blobs", *broken, env=plugin)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert (
+        "algo.arch_grad._target_=broken.NoCheck (set by algo/arch_grad=clipped): NoCheck does not implement the "
+        "ArchGradient contract: missing check; define them (the nasflat.algorithms.differentiable.arch_grads."
+        "ArchGradient protocol); see docs/extending.md#a-relaxation-or-an-α-gradient in the nasflat source "
+        "repository" in bad.stderr
+    )
+    assert (
+        "algo._target_=broken.NotAPhase (set by algo=darts): NotAPhase does not implement the SearchAlgorithm "
+        "contract: missing best, load_state_dict, state_dict, summary; define them (the nasflat.plugins."
+        "SearchAlgorithm protocol), or subclass nasflat.algorithms.budgeted.BudgetedSearch" in bad.stderr
+    )
+    assert (
+        "dataset._target_=broken.NoLoad (set by dataset=blobs): NoLoad does not implement the DataSpec " in bad.stderr
+    )
+    assert re.search(
+        r"DataSpec contract: missing [\w, ]*\bload\b[\w, ]*; subclass nasflat.context.DataSpec", bad.stderr
+    )
+    assert len(bad.stderr.strip().splitlines()) == 3  # one line each, nothing else
+
+    bad = nasflat("search", "space=toy", "algo=local_search", "algo._target_=broken.NoPropose", env=plugin)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert (
+        "algo._target_=broken.NoPropose (set by algo=local_search): NoPropose does not implement the "
+        "BudgetedSearch contract: missing propose; subclass nasflat.algorithms.budgeted.BudgetedSearch and define "
+        "them; see docs/extending.md#a-sampling-algorithm in the nasflat source repository" in bad.stderr
+    )
+
+
+HALF_PARTS = """
+from nasflat.algorithms.differentiable.arch_grads import ArchGradient
+
+
+class Penalty:  # a modifier that is not a Modifier and has only its penalty
+    name = "penalty"
+
+    def alpha_penalty(self, ops, batch_index):
+        return None
+
+
+class Stub(ArchGradient):  # subclasses the Protocol, so check() is its `...` stub: still missing
+    name = "stub"
+    passes = 1
+
+    def __call__(self, problem, alphas):
+        return problem.grad(alphas)
+
+    def describe(self):
+        return {}
+"""
+
+
+def test_contracts_reach_list_entries_and_protocol_stubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``algo.modifiers`` given as a list is checked per entry; a Protocol's own stubs do not count as defined; the
+    required names are the base class's, so a Modifier subclass needs nothing more."""
+    from omegaconf import OmegaConf
+
+    from nasflat.algorithms.differentiable.modifiers import Modifier
+    from nasflat.plugins import PluginError, check_composition, required_names
+
+    (tmp_path / "half_parts.py").write_text(HALF_PARTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    algo = {"_target_": "nasflat.algorithms.differentiable.harness.DifferentiableSearch", "_partial_": True}
+    modifiers = [
+        {"_target_": "nasflat.algorithms.differentiable.modifiers.SdartsRS"},
+        {"_target_": "half_parts.Penalty"},
+    ]
+    cfg = OmegaConf.create({"algo": {**algo, "modifiers": modifiers, "arch_grad": {"_target_": "half_parts.Stub"}}})
+    with pytest.raises(PluginError) as e:
+        check_composition(cfg, {"algo": "darts", "algo/modifiers": ["sdarts_rs", "penalty"]})
+    lacking = ", ".join(sorted(required_names(Modifier) - {"alpha_penalty", "name"}))
+    assert "check" in lacking and "weight_mixture" in lacking
+    assert e.value.problems == [
+        "algo.modifiers.1._target_=half_parts.Penalty (set by algo/modifiers=[sdarts_rs,penalty]): Penalty does not "
+        f"implement the Modifier contract: missing {lacking}; subclass nasflat.algorithms.differentiable.modifiers."
+        "Modifier and define them; see docs/extending.md#a-relaxation-or-an-α-gradient in the nasflat source "
+        "repository",
+        "algo.arch_grad._target_=half_parts.Stub (set by algo=darts): Stub does not implement the ArchGradient "
+        "contract: missing check; define them (the nasflat.algorithms.differentiable.arch_grads.ArchGradient "
+        "protocol); see docs/extending.md#a-relaxation-or-an-α-gradient in the nasflat source repository",
+    ]
+
+
+def test_every_built_in_option_meets_its_contract() -> None:
+    """The contracts are derived from the base classes; nasflat's own options at each extension point pass them,
+    and each contract's guide section exists."""
+    from nasflat.plugins import CONTRACTS
+
+    parts = [f"algo/{p}" for p in ("relaxation", "arch_grad", "objective", "selection", "modifiers")]
+    checked = set().union(*(_check_group(g) for g in ("space", "evaluator", "algo", "dataset", *parts)))
+    assert checked == {c.key for c in CONTRACTS}
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', EXTENDING.read_text()))
+    assert {c.anchor for c in CONTRACTS} <= anchors
+
+
+def _check_group(group: str) -> set[str]:
+    """Every option of conf/<group> meets the contract of its key; returns the contract keys it exercised."""
+    import yaml
+
+    from nasflat.plugins import _targets, contract_for, target_problem
+
+    keys = set()
+    for file in sorted((REPO / "conf" / group).glob("*.yaml")):
+        text = file.read_text()
+        tree = yaml.safe_load(text) or {}
+        if "@package _global_" not in text:
+            for part in reversed(group.split("/")):
+                tree = {part: tree}
+        for path, target in _targets(tree):
+            if (contract := contract_for(path)) is not None:
+                keys.add(contract.key)
+                assert target_problem(path, target, {}) is None, (file.name, path)
+    return keys
 
 
 def test_plugin_keys_get_the_config_checks(plugin: dict[str, str]) -> None:
@@ -168,10 +351,36 @@ def test_missing_per_space_defaults_are_named(plugin: dict[str, str]) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "algo.per_space.toy: missing (set by algo=gdas)" in bad.stderr
     assert "+algo.per_space.toy.others_gradient=VALUE" in bad.stderr
+    assert "(see docs/extending.md#per-space-defaults in the nasflat source repository)" in bad.stderr
 
 
 def _blobs(tmp_path: Path) -> list[str]:
     return ["space=toy", "logger=none", "hardware.threads=1", "dataset=blobs", f"dataset.root={tmp_path / 'data'}"]
+
+
+def test_blobs_file_appears_whole_or_not_at_all(
+    plugin: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that dies half way leaves no file under the name other runs read (nor a stray temporary file); the
+    next load writes it whole."""
+    import numpy as np
+    from nasflat_toy.data import Blobs
+
+    spec = Blobs(root=str(tmp_path), classes=2, images=8, size=8)
+
+    def dies_half_way(file: Any, **arrays: Any) -> None:
+        with open(file, "wb") if isinstance(file, str | Path) else contextlib.nullcontext(file) as out:
+            out.write(b"PK\x03\x04 half an archive")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(np, "savez", dies_half_way)
+    with pytest.raises(OSError, match="no space left"):
+        spec.load(0)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    data = spec.load(0)
+    assert [p.name for p in tmp_path.iterdir()] == [spec.npz().name]
+    assert data.sizes()["train"] == 16 and data.num_classes == 2
 
 
 def test_plugin_algorithm_on_plugin_dataset(plugin: dict[str, str], tmp_path: Path) -> None:
@@ -193,7 +402,7 @@ def test_plugin_relaxation_and_arch_gradient(plugin: dict[str, str], tmp_path: P
     assert [json.loads(m)["tau"] for m in metrics if '"tau"' in m] == [5.0, 0.5]  # 2 epochs at scale=tiny
 
 
-def test_local_search_climbs_to_the_optimum() -> None:
+def test_local_search_climbs_to_the_optimum(plugin: dict[str, str]) -> None:
     """On NB201 with score = number of nor_conv_3x3 edges, every non-optimal cell has a better neighbour, so the
     climb from any start reaches the all-conv cell; a checkpoint taken halfway resumes with the same proposals."""
     from nasflat_toy.local_search import LocalSearch
@@ -220,7 +429,7 @@ def test_local_search_climbs_to_the_optimum() -> None:
     assert run.history == twin.history and len(run.history) == 175
 
 
-def test_tempered_softmax_and_clipped_gradient() -> None:
+def test_tempered_softmax_and_clipped_gradient(plugin: dict[str, str]) -> None:
     from nasflat_toy.relaxation import ClippedFirstOrder, TemperedSoftmax
 
     from nasflat.spaces.nb201 import NB201Space
@@ -247,7 +456,7 @@ def test_tempered_softmax_and_clipped_gradient() -> None:
     assert ClippedFirstOrder(clip_norm=100.0)(Problem(), [])[0][0, 0] == 1.0  # below the limit: unchanged
 
 
-def test_toy_supernet_one_hot_mixture_is_the_path() -> None:
+def test_toy_supernet_one_hot_mixture_is_the_path(plugin: dict[str, str]) -> None:
     """The supernet's relaxed forward with one-hot weights equals its single-path forward, for all 27 cells."""
     import itertools
 

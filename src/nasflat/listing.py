@@ -27,6 +27,18 @@ DESCRIPTION_WIDTH = 110  # characters of an option's description, "…" included
 SENTENCE_END = re.compile(r"\.\s+(\S)")  # a period, whitespace, then the next word's first character
 
 
+HELP_FLAGS = ("-h", "--help")
+LIST_USAGE = """usage: nasflat list [GROUP] [hydra.searchpath=[pkg://PACKAGE.conf,file://DIR]]
+
+Every config group's options with a one-line description (the first sentence of the option's opening comment);
+options from installed plugins or hydra.searchpath entries are marked with where they come from.
+  nasflat list                      all groups
+  nasflat list algo/relaxation      one group's options (pick one with algo/relaxation=NAME)
+  nasflat list hydra.searchpath=[file://DIR]
+                                    include the config groups under DIR
+"""
+
+
 class UnknownGroupError(ValueError):
     """A group (or argument) `nasflat list` cannot resolve; the message lists what it accepts."""
 
@@ -216,9 +228,9 @@ def is_listed(group: Group, groups: dict[str, Group]) -> bool:
     return True
 
 
-def listed_groups(searchpath: Sequence[str] = ()) -> list[Group]:
-    """The groups a user chooses from, as `nasflat list` prints them."""
-    groups = config_groups(searchpath)
+def listed_groups(searchpath: Sequence[str] = (), groups: dict[str, Group] | None = None) -> list[Group]:
+    """The groups a user chooses from, as `nasflat list` prints them (of ``groups`` when already read)."""
+    groups = config_groups(searchpath) if groups is None else groups
     return [g for g in groups.values() if is_listed(g, groups)]
 
 
@@ -233,13 +245,16 @@ def format_group(group: Group) -> str:
 
 
 def list_command(args: Sequence[str]) -> str:
-    """The text of `nasflat list [GROUP] [hydra.searchpath=[...]]`; an unknown group raises UnknownGroupError."""
+    """The text of `nasflat list [GROUP] [hydra.searchpath=[...]]` (its usage for -h/--help); an unknown group
+    raises UnknownGroupError."""
+    if any(a in HELP_FLAGS for a in args):
+        return LIST_USAGE
     names = [a.strip("/") for a in args if "=" not in a]
     searchpath = searchpath_override([a for a in args if "=" in a])
     if len(names) > 1:
         raise UnknownGroupError(f"nasflat list takes at most one group, got {len(names)}: {' '.join(names)}")
     groups = config_groups(searchpath)
-    listed = [g for g in groups.values() if is_listed(g, groups)]
+    listed = listed_groups(groups=groups)
     if not names:
         return "\n\n".join(format_group(g) for g in listed) + "\n"
     group = groups.get(names[0])

@@ -7,6 +7,7 @@ search halves, ``dataset.resolution``), so the run behaves exactly as with ``dat
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,8 +37,21 @@ class Blobs(DataSpec):
         file = self.npz()
         if not file.exists():
             file.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(file, **self.arrays())
+            self.write(file)  # to a temporary file, then os.replace: concurrent runs never read half a file
         return DataSpec.load(replace(self, name="array", path=str(file)), seed)  # nasflat's array reader
+
+    def write(self, file: Path) -> None:
+        """Write the arrays to a temporary file next to ``file``, then rename it: runs sharing the directory (the
+        system temp directory by default) never read a half-written file, and a crash leaves none behind."""
+        with tempfile.NamedTemporaryFile(dir=file.parent, prefix=f".{file.stem}-", suffix=".npz", delete=False) as f:
+            partial = Path(f.name)
+            try:
+                np.savez(f, **self.arrays())
+            except BaseException:
+                f.close()
+                partial.unlink()
+                raise
+        os.replace(partial, file)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """uint8 (N, H, W, 3) images and integer labels, as numpy.savez writes them for ``dataset=array``."""

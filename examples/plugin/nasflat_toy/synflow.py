@@ -3,8 +3,10 @@
 Tanaka et al. 2020 (pruning) and Abdelfattah et al. 2021 (zero-cost NAS proxies): make the network linear by taking
 the absolute value of every parameter and buffer, feed one all-ones image in double precision, let
 R = sum of the outputs, and score sum |θ ⊙ ∂R/∂θ| over the weights of the convolution and linear layers (the layers
-the zero-cost code scores). BatchNorm is removed (``bn=False``, the proxy as published) or kept in eval mode
-(``bn=True``, their ``synflow_bn`` variant). No data is read except the image shape.
+the zero-cost code scores). BatchNorm is removed (``bn=False``, the proxy as published) or kept in train mode, so
+it normalises with the statistics of the all-ones image's activations (``bn=True``: their ``synflow_bn`` variant,
+whose pruning copy is put in train mode). No image is scored: the dataset is loaded only for its class count and
+image shape.
 """
 
 from __future__ import annotations
@@ -33,9 +35,16 @@ def _drop_batchnorm(net: nn.Module) -> None:
 
 
 def synflow_score(net: nn.Module, input_shape: tuple[int, ...], bn: bool = False) -> float:
-    """SynFlow of ``net`` for inputs of ``input_shape`` (C, H, W); ``net`` itself is left unchanged."""
+    """SynFlow of ``net`` for inputs of ``input_shape`` (C, H, W); ``net`` itself is left unchanged.
+
+    ``bn``: keep BatchNorm, in train mode (batch statistics, as zero-cost's ``synflow_bn``); every other layer stays
+    in eval mode, so dropout or drop-path cannot make the score random."""
     net = copy.deepcopy(net).double().eval()
-    if not bn:
+    if bn:
+        for module in net.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train()
+    else:
         _drop_batchnorm(net)
     with torch.no_grad():
         for tensor in net.state_dict().values():
@@ -72,7 +81,7 @@ class SynflowEvaluator(Evaluator):
         return {"name": self.name, "network": self.network, "bn": self.bn, "init_seed": self.init_seed}
 
     def input_shape(self) -> tuple[int, ...]:
-        """One training image's shape (C, H, W): the only thing SynFlow reads from the data."""
+        """One training image's shape (C, H, W): with the class count, all SynFlow reads from the data."""
         if self._shape is None:
             x = self.ctx.loader("train", 1, train=False).sample_batch()[0]
             self._shape = tuple(x.shape[1:])
