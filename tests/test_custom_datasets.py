@@ -3,6 +3,7 @@ every run can be compared with the built-in digits dataset; plus each refusal of
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from nasflat.data import (
 )
 from nasflat.data.custom import config_problems
 from nasflat.data.digits import build_digits
+from nasflat.data.splits import search_split
+from nasflat.rng import Purpose, stream_seed
 
 
 def _write_images(folder: Path, split: ImageSplit, names: list[str] | None = None) -> None:
@@ -34,6 +37,16 @@ def _write_images(folder: Path, split: ImageSplit, names: list[str] | None = Non
         d = folder / (names[int(label)] if names else str(int(label)))
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i:05d}.png")
+
+
+def _interleaved(split: ImageSplit) -> ImageSplit:
+    """The order an image folder is read in: image r of a class of n at (r + 0.5) / n, ties in class order."""
+    labels = split.labels.numpy()
+    rank = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return split.subset(np.lexsort((labels, rank)))
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> Path:
@@ -67,6 +80,19 @@ def digits_npz(digits: tuple[ImageSplit, ImageSplit], tmp_path_factory: pytest.T
     )
 
 
+@pytest.fixture(scope="module")
+def interleaved_npz(digits: tuple[ImageSplit, ImageSplit], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits in the order ``digits_folder`` is read in: the same images in the same order."""
+    train, test = (_interleaved(s) for s in digits)
+    return _save_npz(
+        tmp_path_factory.mktemp("custom") / "interleaved.npz",
+        x_train=train.images.permute(0, 2, 3, 1).numpy(),
+        y_train=train.labels.numpy(),
+        x_test=test.images.permute(0, 2, 3, 1).numpy(),
+        y_test=test.labels.numpy(),
+    )
+
+
 def _array_arrays(digits: tuple[ImageSplit, ImageSplit]) -> dict[str, np.ndarray]:
     train, test = digits
     return {
@@ -82,7 +108,7 @@ def _array_arrays(digits: tuple[ImageSplit, ImageSplit]) -> dict[str, np.ndarray
 
 def test_image_folder_loads_the_digits_exactly(digits, digits_folder: Path) -> None:
     ds = load_dataset("image_folder", digits_folder)
-    train, test = digits
+    train, test = (_interleaved(s) for s in digits)
     assert torch.equal(ds.train.images, train.images) and torch.equal(ds.train.labels, train.labels)
     assert torch.equal(ds.test.images, test.images) and torch.equal(ds.test.labels, test.labels)
     assert ds.name == "image_folder:digits_folder" and ds.classes == [str(k) for k in range(10)]
@@ -135,11 +161,11 @@ def test_single_folder_is_split_per_class_with_a_fixed_seed(digits, tmp_path: Pa
     assert "dataset.test_portion=0.25 of each class held out with dataset.split_seed=0" in ds.source
 
 
-def test_search_split_and_resolution_as_for_digits(digits_folder: Path, digits_npz: Path) -> None:
-    builtin = DataSpec(name="digits", split_method="random").load(3)
+def test_search_split_and_resolution_as_for_digits(digits, digits_folder: Path, digits_npz: Path) -> None:
     folder = DataSpec(name="image_folder", root=str(digits_folder), split_method="random").load(3)
-    for key in ("search_train", "search_val", "test"):
-        assert torch.equal(folder.splits[key].images, builtin.splits[key].images)
+    halves = search_split(_interleaved(digits[0]), seed=stream_seed(3, Purpose.SPLIT), method="random")
+    assert torch.equal(folder.splits["search_train"].images, halves.train.images)
+    assert torch.equal(folder.splits["search_val"].images, halves.val.images)
     assert folder.name == "image_folder:digits_folder" and folder.split["method"] == "random"
     assert DataSpec(name="image_folder", root=str(digits_folder)).label == folder.name
     assert DataSpec(name="array", path=str(digits_npz)).label == "array:digits.npz"
@@ -167,15 +193,19 @@ def test_mixed_sizes_are_refused_unless_resolution_is_set(tmp_path: Path) -> Non
     assert ds.train.images[0].unique().tolist() == [10] and ds.train.images[1].unique().tolist() == [200]
 
 
-def test_nb201_note_once_when_a_table_is_configured(digits_npz: Path) -> None:
+def test_nb201_note_once_in_the_log_when_a_table_is_configured(
+    digits_npz: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from nasflat.spaces.nb201 import NB201Space
 
     spec = DataSpec(name="array", path=str(digits_npz), max_train=32, max_test=16)
-    with pytest.warns(UserWarning, match=r"dataset array:digits.npz has no NB201 table accuracies") as caught:
+    with caplog.at_level(logging.WARNING):  # a logging record: Hydra's job logging puts it in cli.log and on stderr
         ctx = SearchContext(space=NB201Space(), seed=0, data_spec=spec, table=object())
         assert ctx.data.num_classes == 10 and ctx.data.name == "array:digits.npz"
         assert ctx.data.num_classes == 10  # loaded once: said once
-    assert sum("NB201 table" in str(w.message) for w in caught) == 1
+    notes = [r for r in caplog.records if "has no NB201 table accuracies" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelno == logging.WARNING and notes[0].name == "nasflat.context"
+    assert notes[0].getMessage().startswith("dataset array:digits.npz has no NB201 table accuracies")
 
 
 def test_run_identity_follows_the_data_files(digits, tmp_path: Path) -> None:
@@ -211,7 +241,7 @@ def _tiny_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), n: int =
     for c in classes:
         (root / c).mkdir(parents=True)
         for i in range(n):
-            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(root / c / f"{i}.png")
+            Image.new("RGB", (8, 8), (i * 40, 10 + i, 200 - i)).save(root / c / f"{i}.png")
     return root
 
 
@@ -262,9 +292,10 @@ def test_folder_layout_and_size_refusals(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- refusals: .npz arrays
 
 
-def _array_refused(path: Path, num_classes: int | None = None) -> str:
+def _array_refused(path: Path, num_classes: int | None = None, resolution: int | None = None) -> str:
     with pytest.raises((DatasetFileError, DatasetNotFoundError)) as err:
-        load_dataset("array", "", options=ReadOptions(path=str(path), num_classes=num_classes))
+        options = ReadOptions(path=str(path), num_classes=num_classes, resolution=resolution)
+        load_dataset("array", "", options=options)
     return str(err.value)
 
 
@@ -331,19 +362,38 @@ def test_labels_at_or_above_num_classes_are_refused(digits, tmp_path: Path) -> N
 # ---------------------------------------------------------------- config and `nasflat data check`
 
 
-def test_nb201_split_is_refused_for_custom_datasets() -> None:
-    found = config_problems("dataset", {"name": "array", "path": "a.npz", "split_method": "nb201"}, {})
+def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path) -> None:
+    found = config_problems("dataset", {"name": "array", "path": str(digits_npz), "split_method": "nb201"})
     assert found == [
         (
             "dataset.split_method",
             "nb201",
             "NB201's split file indexes CIFAR-10's training set, not dataset=array",
-            "random | first | null (random for every method)",
+            "random | first | null (the method's official split: first for the DARTS family, else random)",
         )
     ]
-    assert config_problems("dataset", {"name": "cifar10", "split_method": "nb201"}, {}) == []
-    bad = config_problems("dataset", {"name": "image_folder", "test_portion": 1.0, "num_classes": 1}, {})
-    assert [p[0] for p in bad] == ["dataset.test_portion", "dataset.num_classes"]
+    assert config_problems("dataset", {"name": "cifar10", "split_method": "nb201"}) == []
+    bad = config_problems("dataset", {"name": "image_folder", "test_portion": 1.0, "num_classes": 1})
+    assert [p[0] for p in bad] == ["dataset.root", "dataset.test_portion", "dataset.num_classes"]
+    assert bad[0][1:3] == (None, "required: pass dataset.root=DIR")
+    (gone,) = config_problems("dataset", {"name": "array", "path": str(digits_npz.parent / "none.npz")})
+    assert gone[0] == "dataset.path" and gone[2].startswith("does not exist (looked at ")
+    (folder,) = config_problems("dataset", {"name": "image_folder", "root": str(digits_npz)})
+    assert folder[0] == "dataset.root" and folder[2].startswith("is a file")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("dataset=image_folder",), "config error: dataset.root=null: required: pass dataset.root=DIR"),
+        (("dataset=array", "dataset.path=nowhere.npz"), "config error: dataset.path=nowhere.npz: does not exist"),
+    ],
+)
+def test_missing_data_is_a_config_error_before_any_run_directory(tmp_path: Path, args: tuple, expected: str) -> None:
+    proc = nasflat("search", *DEMO_TINY, *args, f"out_root={tmp_path / 'out'}")
+    assert proc.returncode == 2 and expected in proc.stderr
+    # no run was claimed: no lock, identity or config; at most Hydra's empty job log
+    assert {f.name for f in (tmp_path / "out").rglob("*") if f.is_file()} <= {"cli.log"}
 
 
 def test_check_dataset_reports_contents_and_problems(digits_folder: Path, tmp_path: Path) -> None:
@@ -398,12 +448,18 @@ def _same_run(ours: dict, builtin: dict) -> None:
     assert ours["data"]["sizes"] == builtin["data"]["sizes"]
 
 
-def test_image_folder_run_equals_the_digits_run(digits_run: dict, digits_folder: Path, tmp_path: Path) -> None:
+def test_image_folder_run_equals_the_array_run_in_its_order(
+    digits_folder: Path, interleaved_npz: Path, tmp_path: Path
+) -> None:
+    """The folder is read classes interleaved; an array holding the digits in that order gives the same run (and
+    an array in the digits' own order gives the digits run, below)."""
     args = ("dataset=image_folder", f"dataset.root={digits_folder}", *SAME_NORMALIZATION)
-    nasflat("search", *DEMO_TINY, *args, f"out_root={tmp_path}", check=True)
-    r = results_of(tmp_path)
-    _same_run(r, digits_run)
-    assert r["dataset"] == "image_folder:digits_folder" and digits_run["dataset"] == "digits"
+    nasflat("search", *DEMO_TINY, *args, f"out_root={tmp_path / 'folder'}", check=True)
+    r = results_of(tmp_path / "folder")
+    args = ("dataset=array", f"dataset.path={interleaved_npz}", *SAME_NORMALIZATION)
+    nasflat("search", *DEMO_TINY, *args, f"out_root={tmp_path / 'array'}", check=True)
+    _same_run(r, results_of(tmp_path / "array"))
+    assert r["dataset"] == "image_folder:digits_folder"
     assert (
         r["data"]["source"].startswith("image_folder:digits_folder: ")
         and "mean (0.30572, 0.30572, 0.30572)" in r["data"]["source"]
@@ -420,3 +476,92 @@ def test_array_run_equals_the_digits_run(digits_run: dict, digits_npz: Path, tmp
         r["data"]["source"].startswith("array:digits.npz: ")
         and "std (0.31875, 0.31875, 0.31875)" in r["data"]["source"]
     )
+
+
+# ---------------------------------------------------------------- order, labels and sizes shared by both readers
+
+
+def test_folder_order_interleaves_classes_so_first_halves_hold_every_class(tmp_path: Path) -> None:
+    root = tmp_path / "pets"
+    for c, n, value in (("cat", 6, 10), ("dog", 3, 200)):
+        for split in ("train", "test"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (8, 8), (value, i, 9 - i)).save(root / split / c / f"{c}_{i:03d}.png")
+    ds = load_dataset("image_folder", root)
+    # cat r at (r + .5) / 6, dog r at (r + .5) / 3: class-by-class would put all six cats first
+    assert ds.train.labels.tolist() == [0, 1, 0, 0, 1, 0, 0, 1, 0]
+    assert ds.train.images[:, 1, 0, 0].tolist() == [0, 0, 1, 2, 1, 3, 4, 2, 5]  # each class in file-name order
+    first = DataSpec(name="image_folder", root=str(root), split_method="first").load(0)
+    halves = (first.splits["search_train"].labels, first.splits["search_val"].labels)
+    assert [torch.bincount(h, minlength=2).tolist() for h in halves] == [[3, 1], [3, 2]]
+
+
+def test_hidden_entries_are_skipped_and_symlinked_folders_followed(tmp_path: Path) -> None:
+    root = _tiny_folder(tmp_path / "nb", n=2)
+    (root / "cat" / ".ipynb_checkpoints").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "cat" / ".ipynb_checkpoints" / "0-checkpoint.png")
+    Image.new("RGB", (8, 8)).save(root / "dog" / ".hidden.png")
+    (root / "dog" / ".DS_Store").write_bytes(b"\0\0junk")
+    elsewhere = _tiny_folder(tmp_path / "elsewhere", ("bird",), n=2)
+    (root / "bird").symlink_to(elsewhere / "bird", target_is_directory=True)
+    (root / "cat" / "more").symlink_to(elsewhere / "bird", target_is_directory=True)
+    ds = load_dataset("image_folder", root, options=ReadOptions(test_portion=0.25))
+    assert ds.classes == ["bird", "cat", "dog"]
+    assert torch.bincount(torch.cat([ds.train.labels, ds.test.labels])).tolist() == [2, 4, 2]
+    (entry,) = dataset_identity({"name": "image_folder", "root": str(root)}).values()
+    assert entry["files"] == 8  # the run identity digests the same images: a changed linked image is a new run
+
+
+def test_a_class_without_training_images_is_refused(digits, tmp_path: Path) -> None:
+    arrays = _array_arrays(digits)
+    top = int(arrays["y_train"].max())
+    above = _save_npz(tmp_path / "above.npz", **{**arrays, "y_test": np.full(20, top + 1)})
+    msg = _array_refused(above)
+    assert f"has label {top + 1} in 'y_test' but no label above {top} in 'y_train'" in msg
+    assert "dataset.num_classes=K" in msg
+    gap = np.where(arrays["y_train"] == 3, 4, arrays["y_train"])
+    assert 3 in arrays["y_test"] and 3 not in gap
+    msg = _array_refused(_save_npz(tmp_path / "gap.npz", **{**arrays, "y_train": gap}))
+    assert f"{tmp_path / 'gap.npz'} has no training images of label 3 ('y_train' lacks it)" in msg
+    assert "renumber the labels 0..K-1" in msg
+    root = _tiny_folder(tmp_path / "few", ("cat", "dog", "emu"), n=3)
+    for p in list((root / "emu").iterdir())[1:]:
+        p.unlink()
+    msg = _refused(root, ReadOptions(test_portion=0.7))  # 5 of 7 held out: emu's one image among them
+    assert f"{root} has no training images of class emu" in msg and "Lower dataset.test_portion" in msg
+    report = check_dataset("image_folder", root, ReadOptions(test_portion=0.7))
+    assert not report.ok and report.error is not None and "no training images of class emu" in report.error
+    report = check_dataset("array", "", ReadOptions(path=str(above)))
+    assert not report.ok and report.error is not None and f"has label {top + 1} in 'y_test'" in report.error
+
+
+def test_resolution_must_divide_one_square_size_for_both_readers(digits, digits_npz: Path, tmp_path: Path) -> None:
+    root = _tiny_folder(tmp_path / "sq")  # 8x8 images
+    msg = _refused(root, ReadOptions(resolution=3))
+    assert f"{root} has 8x8 images: dataset.resolution=3 must divide the image size 8" in msg
+    assert "Choose a dataset.resolution that divides 8 (4, 2)" in msg
+    msg = _array_refused(digits_npz, resolution=5)
+    assert "has 16x16 images: dataset.resolution=5 must divide the image size 16" in msg
+    ds = load_dataset("image_folder", root, options=ReadOptions(resolution=4))
+    assert ds.image_size == 8 and "resized" not in ds.source  # divides: box-downsampled later, as for CIFAR
+
+
+def test_array_first_split_with_classes_apart_is_refused_or_warned(
+    digits, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    arrays = _array_arrays(digits)
+    by_class = {"y_train": np.repeat([0, 1], 20), "y_test": np.arange(20) % 2}  # first half all 0, second all 1
+    apart = _save_npz(tmp_path / "apart.npz", **{**arrays, **by_class})
+    with pytest.raises(DatasetFileError) as err:
+        DataSpec(name="array", path=str(apart), split_method="first").load(0)
+    msg = str(err.value)
+    assert f"{apart} has y_train ordered so that dataset.split_method=first gives the search halves no class" in msg
+    assert "Set dataset.split_method=random, or shuffle x_train and y_train" in msg
+    assert DataSpec(name="array", path=str(apart), split_method="random").load(0).num_classes == 2
+    y3 = np.concatenate([np.arange(20) % 2, np.arange(20) % 2 + 1])  # 0 only in the first half, 2 in the second
+    some = _save_npz(tmp_path / "some.npz", **{**arrays, "y_train": y3, "y_test": np.arange(20) % 3})
+    with caplog.at_level(logging.WARNING):
+        DataSpec(name="array", path=str(some), split_method="first").load(0)
+    (note,) = [r.getMessage() for r in caplog.records if "search halves" in r.getMessage()]
+    assert note.startswith(f"{some}: with dataset.split_method=first, label(s) 0, 2 appear in only one")

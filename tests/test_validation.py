@@ -6,6 +6,7 @@ In-process Hydra compose for the schema itself (fast); one CLI call shows the ex
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,11 @@ FAMILIES = {
 SPACES = ("nb201", "darts")
 DEMO_RETRAIN = {"nb201": 15, "darts": 10}  # epochs of the retrain protocol at scale=demo
 GROUPS = ("space", "dataset", "algo", "evaluator", "retrain", "hardware", "logger", "scale", "experiment", "debug")
-CONTEXT = {"retrain=darts_cifar": ["space=darts"]}  # options that only make sense with another choice
+CONTEXT = {  # options that only make sense with another choice
+    "retrain=darts_cifar": ["space=darts"],
+    "dataset=array": [f"dataset.path={Path(__file__)}"],  # a user's data must exist (what it holds: on loading)
+    "dataset=image_folder": [f"dataset.root={Path(__file__).parent}"],
+}
 
 
 def options(group: str) -> list[str]:

@@ -6,7 +6,7 @@ free of Hydra and tests can build a context by hand.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,6 +19,8 @@ from nasflat.hardware import Hardware, rng_fork
 from nasflat.rng import Purpose, stream_seed
 from nasflat.spaces.base import Arch, SearchSpace
 from nasflat.tracking import Reporter
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from nasflat.data import ReadOptions
@@ -33,7 +35,7 @@ class DataSpec:
     """
 
     name: str
-    root: str | None = "data"  # None only as the unset default of dataset=image_folder (refused on loading)
+    root: str | None = "data"  # None only as the unset default of dataset=image_folder (a config error)
     download: bool = False
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
@@ -100,6 +102,10 @@ class DataSpec:
             dataset_name=self.name,
         )
         s_train, s_val = split
+        if self.name == "array" and split.method == "first":  # the user's order is kept: it may separate classes
+            from nasflat.data.custom import check_first_halves
+
+            check_first_halves(self.path or "", s_train.labels, s_val.labels)
         train, test = ds.train, ds.test
         if self.max_train is not None:  # shrink after splitting, so index-file splits stay valid
             train = _head(train, self.max_train)
@@ -143,14 +149,16 @@ def official_split(factory: Any) -> str:
 
 
 def _note_no_benchmark(dataset: str) -> None:
-    """Say once that the NB201 numbers a run records are not this dataset's (the table has none for it)."""
+    """Say once (in the run's log, cli.log, and on the console) that the NB201 numbers a run records are not this
+    dataset's (the table has none for it)."""
     from nasflat.spaces.nb201.codec import DATASETS
 
     if dataset not in DATASETS:
-        warnings.warn(
-            f"dataset {dataset} has no NB201 table accuracies: results.json 'benchmark' holds the architecture's "
-            f"NB201 numbers on {', '.join(DATASETS)}, not on this dataset",
-            stacklevel=2,
+        log.warning(
+            "dataset %s has no NB201 table accuracies: results.json 'benchmark' holds the architecture's NB201 "
+            "numbers on %s, not on this dataset",
+            dataset,
+            ", ".join(DATASETS),
         )
 
 

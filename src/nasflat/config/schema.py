@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nasflat.config.differentiable import parts_problems
 from nasflat.config.ranges import range_for
 from nasflat.config.types import Signature, describe, is_choice, kind_of, matches, signature_of
+from nasflat.data.custom import config_problems
 
 MISSING = "???"
 META_KEYS = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
@@ -72,18 +73,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
-def _dataset_problems(path: str, settings: dict[str, Any], tree: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
-    """Dataset keys that cannot work together (e.g. the NB201 split file on a user's own images)."""
-    from nasflat.data.custom import config_problems
-
-    return config_problems(path, settings, tree)
-
-
 # checks that build a target's parts (cheap objects) to refuse combinations before any work:
 # (path, settings, whole tree) -> [(key, value, what, accepted)]
 PART_CHECKS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], list[tuple[str, Any, str, str]]]] = {
     "nasflat.algorithms.differentiable.harness.DifferentiableSearch": parts_problems,
-    "nasflat.context.DataSpec": _dataset_problems,
+    "nasflat.context.DataSpec": config_problems,  # a user's folder or file: given, existing, usable settings
 }
 
 

@@ -160,9 +160,9 @@ def _loaded_report(
 def _check_custom(name: str, root: str | Path | None, options: ReadOptions) -> DataReport:
     """A user's folder or .npz: the one path looked at, then the first problem found (with what to do) or the
     contents."""
-    from .custom import ARRAY_HOW, LAYOUT, dataset_label
+    from .custom import ARRAY_HOW, LAYOUT, data_target, dataset_label
 
-    given = root if name == "image_folder" else options.path
+    _, given = data_target(name, root, options.path)
     target = Path(given or "").expanduser()
     where = str(target.resolve()) if given else "(not set)"
     files = [FileStatus(target.name, where, target.exists(), _size(target))] if given else []

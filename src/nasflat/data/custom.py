@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ import torch
 from .datasets import ImageDataset, ImageSplit, ReadOptions, Triple, _triple
 from .sources import CUSTOM_DATASETS, DatasetFileError, DatasetNotFoundError
 from .splits import stratified_test_indices
+
+log = logging.getLogger(__name__)
 
 # torchvision's ImageFolder extensions; other files (README, .DS_Store) are skipped, as ImageFolder does
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -50,9 +54,14 @@ class _Parts:
     how: str
 
 
+def data_target(name: str, root: str | Path | None, path: str | Path | None) -> tuple[str, str | Path | None]:
+    """The key a custom dataset is read from and its value: ``dataset.root`` (image_folder) or ``dataset.path``."""
+    return ("dataset.root", root) if name == "image_folder" else ("dataset.path", path)
+
+
 def dataset_label(name: str, root: str | Path | None, path: str | Path | None) -> str:
     """``image_folder:<folder name>`` / ``array:<file name>``: which of the user's datasets a run used."""
-    given = root if name == "image_folder" else path
+    _, given = data_target(name, root, path)
     if not given:
         return name
     target = Path(given).expanduser()
@@ -70,17 +79,16 @@ def load_custom(
     """Read a user's dataset; classes and normalization come from the data unless given (then checked)."""
     if name not in CUSTOM_DATASETS:
         raise ValueError(f"{name!r} is not one of the custom datasets {', '.join(CUSTOM_DATASETS)}")
-    if name == "image_folder":
-        if not root:
-            raise DatasetNotFoundError(f"dataset=image_folder needs dataset.root=DIR: {LAYOUT}.")
-        parts = _read_folder(Path(root).expanduser(), options)
-    else:
-        if not options.path:
-            raise DatasetNotFoundError(f"dataset=array needs dataset.path=FILE.npz. {ARRAY_HOW}.")
-        parts = _read_array(Path(options.path).expanduser())
+    key, given = data_target(name, root, options.path)
+    if not given:
+        raise DatasetNotFoundError(_unset(name, key))
+    target = Path(given).expanduser()
+    parts = _read_folder(target, options) if name == "image_folder" else _read_array(target)
     num_classes = _num_classes(parts, options.num_classes)
-    mean_t, std_t, given = _normalization(parts, mean, std)
+    _every_class_trained(parts, num_classes, declared=options.num_classes is not None)
     size = parts.train.images.shape[-1]
+    _resolution_divides(parts.where, size, options.resolution)
+    mean_t, std_t, given = _normalization(parts, mean, std)
     label = dataset_label(name, root, options.path)
     return ImageDataset(
         name=label,
@@ -95,6 +103,26 @@ def load_custom(
         source=f"{label}: {parts.where.resolve()} ({parts.how}; {num_classes} classes, {size}x{size}; mean "
         f"{_fmt(mean_t)}, std {_fmt(std_t)} {given}; {NO_BENCHMARK})",
     )
+
+
+def _resolution_divides(where: Path, size: int, resolution: int | None) -> None:
+    """``dataset.resolution`` box-downsamples images of one square size, so it must divide that size."""
+    if resolution is None or size % resolution == 0:
+        return
+    divisors = ", ".join(str(d) for d in range(size // 2, 0, -1) if size % d == 0 and d > 1)
+    raise DatasetFileError(
+        where,
+        f"has {size}x{size} images: dataset.resolution={resolution} must divide the image size {size}",
+        f"Choose a dataset.resolution that divides {size} ({divisors or 'none below it'}), or resize the images "
+        "yourself.",
+    )
+
+
+def _unset(name: str, key: str) -> str:
+    """What to pass when the folder or file is not given."""
+    if name == "image_folder":
+        return f"dataset=image_folder needs {key}=DIR: {LAYOUT}."
+    return f"dataset=array needs {key}=FILE.npz. {ARRAY_HOW}."
 
 
 def _normalization(
@@ -155,7 +183,39 @@ def _num_classes(parts: _Parts, given: int | None) -> int:
             f"has label {top[key]} in {key}, but dataset.num_classes={given} (labels must be 0..{given - 1})",
             "Raise dataset.num_classes, fix the labels, or set dataset.num_classes=null (the largest label + 1).",
         )
+    if given is None and top["y_test"] > top["y_train"]:
+        raise DatasetFileError(
+            parts.where,
+            f"has label {top['y_test']} in 'y_test' but no label above {top['y_train']} in 'y_train': a class the "
+            "search never trains on",
+            f"Add training images of class {top['y_test']}, fix the labels, or set dataset.num_classes=K to "
+            "declare the classes.",
+        )
     return given if given is not None else top[key] + 1
+
+
+def _every_class_trained(parts: _Parts, num_classes: int, *, declared: bool) -> None:
+    """Refuse a class without training images: it could never be predicted, and accuracy would hide why.
+
+    Labels found in neither split are allowed only when ``dataset.num_classes`` declares them."""
+    train = np.bincount(parts.train.labels.numpy(), minlength=num_classes)
+    seen = train + np.bincount(parts.test.labels.numpy(), minlength=num_classes)
+    empty = [k for k in range(num_classes) if train[k] == 0 and (not declared or seen[k] > 0)]
+    if not empty:
+        return
+    if parts.classes is not None:
+        names = ", ".join(parts.classes[k] for k in empty[:5])
+        raise DatasetFileError(
+            parts.where,
+            f"has no training images of class {names} (all of its images went to the test set)",
+            "Lower dataset.test_portion, add images to that class folder, or provide train/ and test/ folders.",
+        )
+    raise DatasetFileError(
+        parts.where,
+        f"has no training images of label {', '.join(map(str, empty[:5]))} ('y_train' lacks it)",
+        "Add training images of that class (or move some from x_test/y_test), renumber the labels 0..K-1 without "
+        "gaps, or set dataset.num_classes=K to declare classes that have no images.",
+    )
 
 
 # ---------------------------------------------------------------- image folders
@@ -224,11 +284,11 @@ def _class_names(folder: Path) -> list[str]:
 
 
 def _image_files(class_dir: Path) -> list[Path]:
-    files = [
-        p
-        for p in class_dir.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    ]
+    """A class's images, in file-name order (relative path, lexicographic: zero-pad indices to keep a numbering).
+
+    As torchvision's ImageFolder, symlinked folders are followed; hidden files and folders (``.DS_Store``,
+    ``.ipynb_checkpoints``) are skipped, so a notebook's checkpoint copies never become training images."""
+    files = sorted(_walk_images(class_dir), key=lambda f: f.relative_to(class_dir).as_posix())
     if not files:
         raise DatasetFileError(
             class_dir,
@@ -238,16 +298,28 @@ def _image_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def _listing(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
-    """Every image under ``folder``'s class sub-folders in file-name order across classes (then class order).
+def _walk_images(folder: Path) -> list[Path]:
+    """The image files under ``folder`` that the readers use (and the run identity digests)."""
+    files = []
+    for here, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(here) / n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS and n[0] != "."]
+    return [f for f in files if f.is_file()]
 
-    Not ImageFolder's class-by-class order: there ``split_method=first`` would give the search halves disjoint
-    classes. Files named by a global index keep the order they were written in.
+
+def _listing(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+    """Every image under ``folder``'s class sub-folders, the classes interleaved in proportion.
+
+    Image r (in file-name order) of a class of n images is ranked (r + 0.5) / n, ties in class order, so any
+    prefix holds every class in proportion (within one image). ImageFolder's class-by-class order would give the
+    ``split_method=first`` halves (the DARTS family's default) disjoint classes.
     """
     entries = sorted(
-        (f.relative_to(folder / c).as_posix(), k, f) for k, c in enumerate(classes) for f in _image_files(folder / c)
+        ((r + 0.5) / len(files), k, r, f)
+        for k, files in enumerate(_image_files(folder / c) for c in classes)
+        for r, f in enumerate(files)
     )
-    return [f for _, _, f in entries], np.array([k for _, k, _ in entries], dtype=np.int64)
+    return [e[3] for e in entries], np.array([e[1] for e in entries], dtype=np.int64)
 
 
 def _held_out(root: Path, labels: np.ndarray, options: ReadOptions) -> np.ndarray:
@@ -289,13 +361,14 @@ def _image_size(path: Path) -> tuple[int, int]:
 def _common_size(files: list[Path], resolution: int | None) -> tuple[int, bool]:
     """The square size every image is read at, and whether it is resized on reading.
 
-    Images of one square size S are read as they are (``dataset.resolution`` then box-downsamples them, as any
-    dataset, when it divides S); otherwise ``dataset.resolution`` is required and every image is resized to it.
+    Images of one square size are read as they are (``dataset.resolution`` then box-downsamples them, as any
+    dataset, and must divide their size); otherwise ``dataset.resolution`` is required and every image is resized
+    to it.
     """
     sizes = [_image_size(f) for f in files]
     first = sizes[0]
     odd = next((i for i, s in enumerate(sizes) if s != first or s[0] != s[1]), None)
-    if odd is None and (resolution is None or first[0] % resolution == 0):
+    if odd is None:
         return first[0], False
     if resolution is not None:
         return resolution, True
@@ -441,10 +514,7 @@ def folder_identity(root: str | Path) -> dict[str, Any]:
     if not root.is_dir():
         return {"path": str(root.resolve()), "missing": True}
     rows = sorted(
-        (p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns)
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-        for st in (p.stat(),)
+        (p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns) for p in _walk_images(root) for st in (p.stat(),)
     )
     return {
         "path": str(root.resolve()),
@@ -455,22 +525,65 @@ def folder_identity(root: str | Path) -> dict[str, Any]:
     }
 
 
-def config_problems(path: str, settings: Mapping[str, Any], tree: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
-    """Dataset keys that cannot work together, refused before any data is read: (key, value, what, accepted)."""
+def config_problems(path: str, settings: Mapping[str, Any], *_: Any) -> list[tuple[str, Any, str, str]]:
+    """Dataset keys that cannot work together, refused before any data is read or any run directory is made:
+    (key, value, what, accepted)."""
     name, found = settings.get("name"), []
+    if name in CUSTOM_DATASETS:
+        found += _target_problems(path, str(name), settings)
     if name in CUSTOM_DATASETS and settings.get("split_method") == "nb201":
         found.append(
             (
                 f"{path}.split_method",
                 "nb201",
                 f"NB201's split file indexes CIFAR-10's training set, not dataset={name}",
-                "random | first | null (random for every method)",
+                "random | first | null (the method's official split: first for the DARTS family, else random)",
             )
         )
     portion = settings.get("test_portion")
     if isinstance(portion, int | float) and not 0 < portion < 1:
         found.append((f"{path}.test_portion", portion, "out of range", "in (0, 1)"))
     classes = settings.get("num_classes")
-    if isinstance(classes, int) and classes < 2:
+    if isinstance(classes, int) and not isinstance(classes, bool) and classes < 2:
         found.append((f"{path}.num_classes", classes, "out of range", ">= 2, or null (from the data)"))
     return found
+
+
+def _target_problems(path: str, name: str, settings: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """The folder (image_folder) or .npz file (array) must be given and exist."""
+    key, given = data_target(name, settings.get("root"), settings.get("path"))
+    key = f"{path}.{key.split('.')[-1]}"
+    folder = name == "image_folder"
+    accepted = "an existing folder of class sub-folders (DIR/<class>/<image>)" if folder else "an existing .npz file"
+    if not given:
+        return [(key, given, f"required: pass {key}={'DIR' if folder else 'FILE.npz'}", accepted)]
+    target = Path(str(given)).expanduser()
+    if not (target.is_dir() if folder else target.is_file()):
+        state = "does not exist" if not target.exists() else ("is a file" if folder else "is a folder")
+        return [(key, given, f"{state} (looked at {target.resolve()})", accepted)]
+    return []
+
+
+def check_first_halves(path: str | Path, first: torch.Tensor, second: torch.Tensor) -> None:
+    """``split_method=first`` on an array keeps the file's order: refuse halves that share no class (the search
+    would tune the architecture on classes the weights never saw), warn when a class is missing from one half."""
+    a, b = set(first.tolist()), set(second.tolist())
+    if not a & b:
+        raise DatasetFileError(
+            Path(path),
+            f"has y_train ordered so that dataset.split_method=first gives the search halves no class in common "
+            f"(first part: labels {_labels(a)}; second part: labels {_labels(b)})",
+            "Set dataset.split_method=random, or shuffle x_train and y_train in the file with one permutation.",
+        )
+    if missing := sorted(a ^ b):
+        log.warning(
+            "%s: with dataset.split_method=first, label(s) %s appear in only one of the search halves; set "
+            "dataset.split_method=random or shuffle x_train and y_train in the file",
+            path,
+            _labels(set(missing)),
+        )
+
+
+def _labels(values: set[int]) -> str:
+    ordered = sorted(values)
+    return ", ".join(map(str, ordered[:10])) + (f" (+{len(ordered) - 10} more)" if len(ordered) > 10 else "")

@@ -251,7 +251,7 @@ class ReadOptions:
     num_classes: int | None = None  # None: taken from the data; else checked against it
     test_portion: float = 0.2  # image_folder without train/ and test/: this share of each class is the test set
     split_seed: int = 0  # ... drawn with this seed
-    resolution: int | None = None  # image_folder: images not box-downsampleable to this size are resized on reading
+    resolution: int | None = None  # box-downsample to this (must divide one square size); mixed-size folders: resize
 
 
 def load_dataset(
