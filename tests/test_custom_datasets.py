@@ -193,11 +193,20 @@ def test_mixed_sizes_are_refused_unless_resolution_is_set(tmp_path: Path) -> Non
     assert ds.train.images[0].unique().tolist() == [10] and ds.train.images[1].unique().tolist() == [200]
 
 
+@pytest.fixture
+def context_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
+    """caplog with nasflat.context and nasflat.data.custom re-enabled (in-process Hydra runs disable loggers)."""
+    for name in ("nasflat.context", "nasflat.data.custom"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+    return caplog
+
+
 def test_nb201_note_once_in_the_log_when_a_table_is_configured(
-    digits_npz: Path, caplog: pytest.LogCaptureFixture
+    digits_npz: Path, context_log: pytest.LogCaptureFixture
 ) -> None:
     from nasflat.spaces.nb201 import NB201Space
 
+    caplog = context_log
     spec = DataSpec(name="array", path=str(digits_npz), max_train=32, max_test=16)
     with caplog.at_level(logging.WARNING):  # a logging record: Hydra's job logging puts it in cli.log and on stderr
         ctx = SearchContext(space=NB201Space(), seed=0, data_spec=spec, table=object())
@@ -548,8 +557,9 @@ def test_resolution_must_divide_one_square_size_for_both_readers(digits, digits_
 
 
 def test_array_first_split_with_classes_apart_is_refused_or_warned(
-    digits, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    digits, tmp_path: Path, context_log: pytest.LogCaptureFixture
 ) -> None:
+    caplog = context_log
     arrays = _array_arrays(digits)
     by_class = {"y_train": np.repeat([0, 1], 20), "y_test": np.arange(20) % 2}  # first half all 0, second all 1
     apart = _save_npz(tmp_path / "apart.npz", **{**arrays, **by_class})

@@ -58,7 +58,7 @@ class Blobs(DataSpec):
         rng, side = np.random.default_rng(self.data_seed), self.size // self.classes
         out = {}
         for split, per_class in (("train", self.images), ("test", max(self.images // 4, 1))):
-            y = np.repeat(np.arange(self.classes), per_class)
+            y = np.tile(np.arange(self.classes), per_class)  # classes interleaved: any first part holds them all
             x = rng.normal(60.0, self.noise, size=(len(y), self.size, self.size, 3))
             for i, k in enumerate(y):  # class k: a bright square at the k-th place on the diagonal
                 x[i, k * side : (k + 1) * side, k * side : (k + 1) * side] += 150.0
