@@ -36,6 +36,13 @@ def table_rows(nb201_csv: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def assert_same_logits(got: torch.Tensor, ref: torch.Tensor, msg: object) -> None:
+    """Equal up to summation-order rounding: the one-hot mixture adds zero-weighted paths, so float32
+    differs from the single path by a few ulps of the logits' magnitude (logits here reach ~500)."""
+    eps = torch.finfo(ref.dtype).eps
+    torch.testing.assert_close(got, ref, rtol=0, atol=64 * eps * ref.abs().max().item(), msg=str(msg))
+
+
 def hamming(a: NB201Arch, b: NB201Arch) -> int:
     return sum(x != y for x, y in zip(a, b))
 
@@ -291,8 +298,8 @@ def test_supernet_one_hot_mixture_equals_single_path(archs: list[NB201Arch], dty
     with torch.no_grad():
         for a in archs:
             mix = net(x, SPACE.one_hot(a, dtype=dtype))
-            assert torch.allclose(mix, net(x, a), rtol=1e-5, atol=1e-5), a
-            assert torch.allclose(mix, net(x, tuple(a)), atol=1e-5)
+            assert_same_logits(mix, net(x, a), a)
+            assert_same_logits(mix, net(x, tuple(a)), a)
 
 
 def test_supernet_restricted_equals_standalone(archs: list[NB201Arch]) -> None:
@@ -307,7 +314,7 @@ def test_supernet_restricted_equals_standalone(archs: list[NB201Arch]) -> None:
         net.eval()
         with torch.no_grad():
             assert torch.allclose(net(x), sup(x, a), atol=1e-6), a
-            assert torch.allclose(net(x), sup(x, SPACE.one_hot(a)), atol=1e-5), a
+            assert_same_logits(sup(x, SPACE.one_hot(a)), net(x), a)
 
 
 def test_default_supernet_matches_reference_layout() -> None:
