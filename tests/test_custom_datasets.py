@@ -193,20 +193,11 @@ def test_mixed_sizes_are_refused_unless_resolution_is_set(tmp_path: Path) -> Non
     assert ds.train.images[0].unique().tolist() == [10] and ds.train.images[1].unique().tolist() == [200]
 
 
-@pytest.fixture
-def context_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
-    """caplog with nasflat.context and nasflat.data.custom re-enabled (in-process Hydra runs disable loggers)."""
-    for name in ("nasflat.context", "nasflat.data.custom"):
-        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
-    return caplog
-
-
 def test_nb201_note_once_in_the_log_when_a_table_is_configured(
-    digits_npz: Path, context_log: pytest.LogCaptureFixture
+    digits_npz: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from nasflat.spaces.nb201 import NB201Space
 
-    caplog = context_log
     spec = DataSpec(name="array", path=str(digits_npz), max_train=32, max_test=16)
     with caplog.at_level(logging.WARNING):  # a logging record: Hydra's job logging puts it in cli.log and on stderr
         ctx = SearchContext(space=NB201Space(), seed=0, data_spec=spec, table=object())
@@ -371,7 +362,7 @@ def test_labels_at_or_above_num_classes_are_refused(digits, tmp_path: Path) -> N
 # ---------------------------------------------------------------- config and `nasflat data check`
 
 
-def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path) -> None:
+def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path, tmp_path: Path) -> None:
     found = config_problems("dataset", {"name": "array", "path": str(digits_npz), "split_method": "nb201"})
     assert found == [
         (
@@ -381,7 +372,15 @@ def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path) -> None:
             "random | first | null (the method's official split: first for the DARTS family, else random)",
         )
     ]
-    assert config_problems("dataset", {"name": "cifar10", "split_method": "nb201"}) == []
+    assert [p[:3] for p in config_problems("dataset", {"name": "digits", "split_method": "nb201"})] == [
+        ("dataset.split_method", "nb201", "NB201's split file indexes CIFAR-10's training set, not dataset=digits")
+    ]
+    (no_dir,) = config_problems("dataset", {"name": "cifar10", "split_method": "nb201"})
+    assert no_dir[:2] == ("dataset.split_dir", None) and "cifar-split.txt" in no_dir[2]
+    (no_file,) = config_problems("dataset", {"name": "cifar10", "split_method": "nb201", "split_dir": str(tmp_path)})
+    assert no_file[:2] == ("dataset.split_dir", str(tmp_path)) and no_file[2].endswith("cifar-split.txt does not exist")
+    (tmp_path / "cifar-split.txt").write_text("{}")
+    assert config_problems("dataset", {"name": "cifar10", "split_method": "nb201", "split_dir": str(tmp_path)}) == []
     bad = config_problems("dataset", {"name": "image_folder", "test_portion": 1.0, "num_classes": 1})
     assert [p[0] for p in bad] == ["dataset.root", "dataset.test_portion", "dataset.num_classes"]
     assert bad[0][1:3] == (None, "required: pass dataset.root=DIR")
@@ -431,8 +430,14 @@ def test_cli_data_check_and_nb201_refusal(digits_npz: Path, tmp_path: Path) -> N
     (tmp_path / "c").mkdir()
     bad = nasflat("data", "check", "dataset=image_folder", f"dataset.root={tmp_path}")
     assert bad.returncode == 1 and f"{tmp_path / 'c'} holds no images" in bad.stdout
-    refused = nasflat("search", "dataset=array", f"dataset.path={digits_npz}", "dataset.split_method=nb201")
+    refused_args = ("search", "dataset=array", f"dataset.path={digits_npz}", "dataset.split_method=nb201")
+    refused = nasflat(*refused_args, f"out_root={tmp_path / 'out'}")
     assert refused.returncode == 2 and "config error: dataset.split_method=nb201: NB201's split file" in refused.stderr
+    assert [p.name for p in (tmp_path / "out").rglob("*")] == ["search"]  # no run directory left by a refusal
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")  # a folder with anything else in it is left alone
+    assert nasflat(*refused_args, f"hydra.run.dir={tmp_path / 'kept'}").returncode == 2
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["cli.log", "notes.txt"]
 
 
 # ---------------------------------------------------------------- end to end: the same images give the same run
@@ -557,9 +562,8 @@ def test_resolution_must_divide_one_square_size_for_both_readers(digits, digits_
 
 
 def test_array_first_split_with_classes_apart_is_refused_or_warned(
-    digits, tmp_path: Path, context_log: pytest.LogCaptureFixture
+    digits, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog = context_log
     arrays = _array_arrays(digits)
     by_class = {"y_train": np.repeat([0, 1], 20), "y_test": np.arange(20) % 2}  # first half all 0, second all 1
     apart = _save_npz(tmp_path / "apart.npz", **{**arrays, **by_class})

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -494,6 +495,23 @@ def _missing_usage(keys: list[str]) -> str:
     return "\n".join([*lines, "see `nasflat --help`"])
 
 
+HYDRA_ONLY_FILES = {"cli.log", ".hydra"}
+
+
+def _drop_unused_output_dir() -> None:
+    """A refused config did no work: remove the folder Hydra made for it (an empty ``cli.log``, maybe ``.hydra/``)
+    so that a typo leaves no run directory behind. A folder holding anything else is left alone."""
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        names = {p.name for p in out.iterdir()}
+        log = out / "cli.log"
+        if not names <= HYDRA_ONLY_FILES or (log.exists() and log.stat().st_size > 0):
+            return
+        shutil.rmtree(out)
+    except OSError:  # already gone, or not ours to remove: the refusal itself is what matters
+        return
+
+
 def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
 
@@ -503,8 +521,10 @@ def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         try:  # every _target_ imports, plugin spaces/evaluators meet their contract, per-space defaults exist
             check_composition(cfg, HydraConfig.get().runtime.choices)
         except PluginError as e:
+            _drop_unused_output_dir()
             _fail(str(e), code=2)
         if missing := OmegaConf.missing_keys(cfg):  # e.g. `nasflat retrain` without arch=: usage, not a traceback
+            _drop_unused_output_dir()
             _fail(_missing_usage(sorted(missing)), code=2)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             return task(cfg)
@@ -513,6 +533,7 @@ def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         try:
             return task(cfg)
         except ConfigError as e:  # the config's problems, one line each: a usage error
+            _drop_unused_output_dir()
             Console(stderr=True, soft_wrap=True).print(str(e), markup=False, highlight=False)
             sys.exit(2)
         except _known_errors() as e:

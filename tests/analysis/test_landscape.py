@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import statistics
 
@@ -292,8 +293,10 @@ def small_table(tmp_path):
 
 def test_cli_on_a_small_table_writes_every_file(small_table, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_table", lambda cfg: NB201Table.load(cfg.benchmark.nb201_table, expected_rows=None))
+    library_log = logging.getLogger("nasflat.context")
     cli.main(["analyze", "landscape", "split=test", "arch=0,|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|",
               f"out_root={tmp_path}", f"benchmark.nb201_table={small_table}"])  # fmt: skip
+    assert not library_log.disabled  # the command's logging config leaves library warnings on
     out = tmp_path / "analyze" / "landscape"
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     names = {p.name for p in run.iterdir()}

@@ -173,3 +173,32 @@ def test_collapse_cpu_keeps_the_protocols_alpha_step_count_and_only_shrinks_the_
     for key in ("split_method", "split_portion"):
         assert small.dataset[key] == full.dataset[key]
     assert small.algo.optim == full.algo.optim and small.algo.arch_lr == full.algo.arch_lr
+
+
+def test_naswot_table_is_best_of_n_random_search_under_the_naswot_score():
+    table = repro_table("naswot_nb201")
+    n10, n100 = sweeps(table, "cpu", ["out_root=/x"])
+    assert (n10.method, n100.method) == ("naswot_n10", "naswot")
+    for sw, n in ((n10, 10), (n100, 100)):
+        assert sw.overrides[:6] == ("space=nb201", "algo=rs", "evaluator=naswot", "retrain=none", *(
+            f"algo.budget={n}", f"algo.chunk={n}"))  # fmt: skip
+        assert "seed=range(0,10)" in sw.overrides and "dataset=cifar10" in sw.overrides
+    smoke = sweeps(table, "smoke", [])[1].overrides
+    assert smoke.index("algo.budget=100") < smoke.index("algo.budget=3")  # the scale's budget wins
+    assert len(table.scales["paper"].seeds) == 500 == table.published_tables()[0].protocol["seeds"]
+
+
+@pytest.mark.slow
+def test_naswot_smoke_reports_the_mean_benchmark_accuracy_of_the_picked_architectures(tmp_path, nb201_csv):
+    args = ("reproduce", "naswot_nb201", "scale=smoke", f"out_root={tmp_path}", "logger=none")
+    nasflat(*args, f"benchmark.nb201_table={nb201_csv}", check=True, timeout=600)
+    out = tmp_path / "reproduce" / "naswot_nb201" / "smoke"
+    report = json.loads((out / "report.json").read_text())
+    runs = [json.loads((out / "naswot" / f"seed{s}-digits" / "results.json").read_text()) for s in (0, 1)]
+    assert all(r["search"]["candidates"] == 3 and r["search"]["evaluator"]["name"] == "naswot" for r in runs)
+    test = [r["benchmark"]["cifar10"]["test"] for r in runs]
+    line = next(ln for ln in report["lines"] if (ln["method"], ln["dataset"], ln["metric"]) == (
+        "naswot", "cifar10", "test_acc"))  # fmt: skip
+    assert line["ours"] == {"mean": pytest.approx(statistics.mean(test)), "std": pytest.approx(
+        statistics.stdev(test)), "n": 2}  # fmt: skip
+    assert line["published"]["mean"] == 92.81 and line["verdict"] == "not comparable: scale=smoke"

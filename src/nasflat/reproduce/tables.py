@@ -89,6 +89,18 @@ RS = Method("rs", ("algo=rs", "algo.budget=100", "algo.chunk=100"))  # NB201's R
 # measured on the 2-core development machine (2026-12-05, other jobs running): 500 + 500 RS/REA runs and 100 + 100
 # RS/NA-RS runs took 73 min, nearly all of it Hydra composing each job's config (the lookups take 0.1 s a run)
 TABLE_COST = "table lookups only: about 3.6 s per run on 2 busy CPU cores, nearly all of it Hydra's composition"
+NASWOT = ("space=nb201", "algo=rs", "evaluator=naswot", "retrain=none")
+# measured on the 2-core development machine (2026-12-05, one thread a run, other jobs running): about 1 s an
+# architecture (C=16, N=5, one 128-image CIFAR-10 batch) plus about 4 s of start-up a run
+NASWOT_CPU_COST = "10 runs of N=10 and of N=100: about 20 min on one core (about 1 s an architecture)"
+NASWOT_PAPER_COST = "500 runs of N=10 and of N=100: about 15 h on one core; runs are independent (any launcher)"
+
+
+def _naswot(name: str, n: int) -> Method:
+    """NASWOT's search: the best-scored of ``n`` uniform samples, scored untrained on one CIFAR-10 batch."""
+    return Method(name, (f"algo.budget={n}", f"algo.chunk={n}"))
+
+
 # collapse_cpu at scale=paper: A²M's NB201 protocol (full network and resolution) with final-epoch selection
 COLLAPSE_PAPER = (
     "search_net.C=16",
@@ -121,8 +133,8 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 ),
             ),
             deviations=(
-                "AutoDL's CIFAR-10 halves need dataset.split_dir (the NB201 split files); without it the split is "
-                "random",
+                "AutoDL's CIFAR-10 halves are NB201's cifar-split.txt: scale=cpu|paper need dataset.split_dir (or "
+                "NASFLAT_NB201_SPLITS) and are refused without it; scale=smoke uses the first-half split",
             ),
         ),
         ReproTable(
@@ -154,6 +166,24 @@ REPRO_TABLES: dict[str, ReproTable] = {
             deviations=(
                 "the NA paper's NB201 protocol (budget, signal, number of runs) is not known (docs/published.md); "
                 "this runs RS and NA-RS with 100 candidates scored by the 200-epoch cifar10-valid accuracy",
+            ),
+        ),
+        ReproTable(
+            name="naswot_nb201",
+            published=("naswot_nb201",),
+            base=NASWOT,
+            methods=(_naswot("naswot_n10", 10), _naswot("naswot", 100)),
+            datasets=("cifar10",),
+            scales={
+                "smoke": Scale(
+                    ("scale=tiny", "algo.budget=3", "algo.chunk=3"), (0, 1), "a few seconds", datasets=("digits",)
+                ),
+                "cpu": Scale((), tuple(range(10)), NASWOT_CPU_COST),
+                "paper": Scale((), tuple(range(500)), NASWOT_PAPER_COST),
+            },
+            deviations=(
+                "the published N=1000 rows are not run (about 17 min a run on one CPU core); "
+                "scale=cpu runs 10 seeds where the paper runs 500",
             ),
         ),
         ReproTable(
