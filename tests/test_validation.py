@@ -385,3 +385,44 @@ def test_annotations_that_cannot_be_resolved_accept_any_value():
         """A stand-in for a target whose module imports a type only for type checkers."""
 
     assert annotations_of(factory) == {"ctx": Any, "n": int, "return": type(None)}
+
+
+# ---- a plain override of a key the config lacks (Hydra's struct refusal) ---------------------------------------
+def hydra_refusal(*overrides: str) -> Exception:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as e:
+        compose("search", overrides=list(overrides))
+    return e.value
+
+
+@pytest.mark.parametrize(
+    ("overrides", "first"),
+    [
+        (
+            ["algo=darts", "algo.epoch=3"],
+            "config error: algo.epoch=3: DifferentiableSearch does not take `epoch` (did you mean `epochs`?)",
+        ),
+        (["hardware.threadz=2"], "config error: hardware.threadz=2: Hardware does not take `threadz` (did you mean"),
+        (["seeed=1"], "config error: seeed=1: the config's top level has no key `seeed` (did you mean `seed`?)"),
+    ],
+)
+def test_a_typo_without_plus_is_answered_like_any_config_error(overrides, first):
+    from nasflat.config.unknown_keys import unknown_key_problems
+
+    text = unknown_key_problems(hydra_refusal(*overrides), "search", overrides, "search")
+    assert text is not None
+    (line, hint) = text.splitlines()
+    assert line.startswith(first) and hint.startswith("hint: ")
+    if overrides == ["seeed=1"]:
+        assert "accepted: seed, out_root, restart, " in line
+
+
+def test_a_real_parameter_the_preset_does_not_list_keeps_hydras_advice():
+    from nasflat.config.unknown_keys import unknown_key_problems
+
+    refusal = hydra_refusal("dataset.split_chosen_by=me")  # a DataSpec field that conf/dataset/*.yaml leaves out
+    assert "+dataset.split_chosen_by=me" in str(refusal)  # Hydra: append it with +
+    assert unknown_key_problems(refusal, "search", ["dataset.split_chosen_by=me"], "search") is None
+    sweep = hydra_refusal("algo.epoch=3")  # the override is not on this command line: nothing to retry
+    assert unknown_key_problems(sweep, "search", ["algo.epoch=1,2"], "search") is None

@@ -544,6 +544,33 @@ def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     return run
 
 
+def _explain_unknown_keys(config_name: str, command: str, overrides: list[str]) -> None:
+    """Hydra's refusal of an override of a key the config lacks becomes nasflat's config error (closest key, what
+    is accepted) instead of Hydra's advice to append the key. Hydra reports composition errors itself, in
+    ``hydra._internal.utils.run_and_report`` (an internal, stable under the ``hydra-core<1.4`` pin); this wraps it."""
+    from hydra._internal import utils as hydra_utils
+    from hydra.errors import ConfigCompositionException
+
+    from nasflat.config.unknown_keys import unknown_key_problems
+
+    report = getattr(hydra_utils.run_and_report, "__wrapped__", hydra_utils.run_and_report)
+
+    def explained(func: Callable[[], Any]) -> Any:
+        def run() -> Any:
+            try:
+                return func()
+            except ConfigCompositionException as e:
+                if lines := unknown_key_problems(e, config_name, overrides, command):
+                    Console(stderr=True, soft_wrap=True).print(lines, markup=False, highlight=False)
+                    sys.exit(2)
+                raise
+
+        return report(run)
+
+    explained.__wrapped__ = report  # type: ignore[attr-defined]
+    hydra_utils.run_and_report = explained
+
+
 HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir")
 
 
@@ -592,6 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [f"nasflat {command}", *(_quote_arch(a) for a in rest)]
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # leave submitit's/SLURM's handler in place
         signal.signal(signal.SIGTERM, _raise_terminated)
+    _explain_unknown_keys(name, command, [_quote_arch(a) for a in rest if "=" in a and not a.startswith("-")])
     hydra.main(version_base="1.3", config_path="pkg://nasflat.conf", config_name=name)(_guarded(TASKS[name]))()
 
 

@@ -104,6 +104,7 @@ def preflight(sweeps_: Sequence[Sweep]) -> None:
     from hydra import compose, initialize_config_module
 
     from nasflat.config.schema import ConfigError, validate
+    from nasflat.config.unknown_keys import unknown_key_problems
 
     with initialize_config_module("nasflat.conf", version_base="1.3"):
         for sw in sweeps_:
@@ -113,6 +114,8 @@ def preflight(sweeps_: Sequence[Sweep]) -> None:
                 except ConfigError as e:
                     raise ReproduceError(f"method {sw.method}:\n{e}") from None
                 except Exception as e:  # Hydra's composition errors (unknown group option, bad override)
+                    if explained := unknown_key_problems(e, "search", single, "search"):
+                        raise ReproduceError(f"method {sw.method}:\n{explained}") from None
                     lines = [ln for ln in str(e).splitlines() if ln.strip()][:2]  # Hydra's error and its hint
                     raise ReproduceError(f"method {sw.method}: " + "\n".join(lines)) from None
 
