@@ -90,10 +90,10 @@ RS = Method("rs", ("algo=rs", "algo.budget=100", "algo.chunk=100"))  # NB201's R
 # RS/NA-RS runs took 73 min, nearly all of it Hydra composing each job's config (the lookups take 0.1 s a run)
 TABLE_COST = "table lookups only: about 3.6 s per run on 2 busy CPU cores, nearly all of it Hydra's composition"
 NASWOT = ("space=nb201", "algo=rs", "evaluator=naswot", "retrain=none")
-# measured on the 2-core development machine (2026-12-05, one thread a run, other jobs running): about 1 s an
-# architecture (C=16, N=5, one 128-image CIFAR-10 batch) plus about 4 s of start-up a run
-NASWOT_CPU_COST = "10 runs of N=10 and of N=100: about 20 min on one core (about 1 s an architecture)"
-NASWOT_PAPER_COST = "500 runs of N=10 and of N=100: about 15 h on one core; runs are independent (any launcher)"
+# measured on the 2-core development machine (2026-12-05, two threads, other jobs running): the 20 cpu-scale runs
+# took 14 min, 16 s a run at N=10 and 70 s at N=100 (C=16, N=5, one 128-image CIFAR-10 batch an architecture)
+NASWOT_CPU_COST = "10 runs of N=10 and of N=100: 14 min measured on 2 busy CPU cores"
+NASWOT_PAPER_COST = "500 runs of N=10 and of N=100: about 12 h on 2 CPU cores; runs are independent (any launcher)"
 
 
 def _naswot(name: str, n: int) -> Method:
@@ -182,7 +182,7 @@ REPRO_TABLES: dict[str, ReproTable] = {
                 "paper": Scale((), tuple(range(500)), NASWOT_PAPER_COST),
             },
             deviations=(
-                "the published N=1000 rows are not run (about 17 min a run on one CPU core); "
+                "the published N=1000 rows are not run (about 12 min a run on 2 CPU cores); "
                 "scale=cpu runs 10 seeds where the paper runs 500",
             ),
         ),
