@@ -40,6 +40,7 @@ def _rows(stdout: str) -> dict[str, dict[str, str]]:
     return {r[1]: dict(zip(header, r)) for r in rows[1:]}  # the |---| line does not start with "| "
 
 
+@pytest.mark.slow  # about 30 s: run by `make test-all`
 def test_submitit_local_sweep_of_3_seeds_x_2_algorithms_then_report(tmp_path):
     nasflat("search", *SWEEP, f"out_root={tmp_path}", check=True, timeout=600)
     sweep = tmp_path / "multirun" / "search"
@@ -145,6 +146,7 @@ def test_objective_value_reads_a_dotted_results_key():
         objective_value(results, "search.ok")
 
 
+@pytest.mark.slow  # about 30 s: run by `make test-all`
 def test_optuna_sweep_over_a2m_rho_returns_the_objective(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason='pip install "nasflat[optuna]"')
     from omegaconf import OmegaConf

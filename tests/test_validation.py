@@ -60,18 +60,33 @@ def problems(*overrides: str, command: str = "search", cfg: DictConfig | None = 
 
 
 # ---- every shipped config is clean ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """CONTEXT, plus a folder holding a cifar-split.txt for the preset that uses NB201's split file."""
+    splits = tmp_path_factory.mktemp("splits")
+    (splits / "cifar-split.txt").write_text("{}")
+    return {**CONTEXT, "experiment=nb201_darts_autodl": [f"dataset.split_dir={splits}"]}
+
+
 @pytest.mark.parametrize("group", GROUPS)
-def test_every_option_of_every_group_validates_clean(group):
+def test_every_option_of_every_group_validates_clean(group, context):
     """(retrain=darts_cifar on NB201 is refused: its network options are the DARTS space's.)"""
     for opt in options(group):
         choice = f"{group}={opt}"
-        assert problems(choice, *CONTEXT.get(choice, [])) == [], choice
+        assert problems(choice, *context.get(choice, [])) == [], choice
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_validates_clean_at_every_scale(experiment):
+def test_every_experiment_validates_clean_at_every_scale(experiment, context):
+    extra = context.get(f"experiment={experiment}", [])
     for scale in options("scale"):
-        assert problems(f"experiment={experiment}", f"scale={scale}") == [], (experiment, scale)
+        assert problems(f"experiment={experiment}", f"scale={scale}", *extra) == [], (experiment, scale)
+
+
+def test_the_nb201_split_preset_is_refused_without_its_split_folder(monkeypatch):
+    monkeypatch.delenv("NASFLAT_NB201_SPLITS", raising=False)
+    (line,) = problems("experiment=nb201_darts_autodl")
+    assert line.startswith("config error: dataset.split_dir=null: needs dataset.split_dir, the folder holding NB201's")
 
 
 @pytest.mark.parametrize(

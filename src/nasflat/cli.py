@@ -503,11 +503,10 @@ def _drop_unused_output_dir() -> None:
     so that a typo leaves no run directory behind. A folder holding anything else is left alone."""
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        names = {p.name for p in out.iterdir()}
-        log = out / "cli.log"
-        if not names <= HYDRA_ONLY_FILES or (log.exists() and log.stat().st_size > 0):
-            return
-        shutil.rmtree(out)
+        log, names = out / "cli.log", {p.name for p in out.iterdir()}
+        made_by_hydra = log.is_file() and log.stat().st_size == 0 and out.resolve() != Path.cwd().resolve()
+        if made_by_hydra and names <= HYDRA_ONLY_FILES:
+            shutil.rmtree(out)
     except OSError:  # already gone, or not ours to remove: the refusal itself is what matters
         return
 
