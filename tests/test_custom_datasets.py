@@ -381,6 +381,11 @@ def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path, tmp_path: 
     assert no_file[:2] == ("dataset.split_dir", str(tmp_path)) and no_file[2].endswith("cifar-split.txt does not exist")
     (tmp_path / "cifar-split.txt").write_text("{}")
     assert config_problems("dataset", {"name": "cifar10", "split_method": "nb201", "split_dir": str(tmp_path)}) == []
+    (halves,) = config_problems("dataset", {"name": "cifar100", "split_dir": str(tmp_path)})  # valid/test halves
+    assert halves[:2] == ("dataset.split_dir", str(tmp_path)) and "cifar100-test-split.txt does not exist" in halves[2]
+    (tmp_path / "cifar100-test-split.txt").write_text("{}")
+    assert config_problems("dataset", {"name": "cifar100", "split_dir": str(tmp_path)}) == []
+    assert config_problems("dataset", {"name": "imagenet16_120", "split_dir": None}) == []
     bad = config_problems("dataset", {"name": "image_folder", "test_portion": 1.0, "num_classes": 1})
     assert [p[0] for p in bad] == ["dataset.root", "dataset.test_portion", "dataset.num_classes"]
     assert bad[0][1:3] == (None, "required: pass dataset.root=DIR")

@@ -533,6 +533,7 @@ def config_problems(path: str, settings: Mapping[str, Any], *_: Any) -> list[tup
         found += _target_problems(path, str(name), settings)
     if settings.get("split_method") == "nb201":
         found += _nb201_split_problems(path, str(name), settings.get("split_dir"))
+    found += _test_split_problems(path, str(name), settings.get("split_dir"))
     portion = settings.get("test_portion")
     if isinstance(portion, int | float) and not 0 < portion < 1:
         found.append((f"{path}.test_portion", portion, "out of range", "in (0, 1)"))
@@ -560,6 +561,20 @@ def _nb201_split_problems(path: str, name: str, split_dir: Any) -> list[tuple[st
         what = f"{file} does not exist"
         return [(f"{path}.split_dir", split_dir, what, f"a folder with {NB201_TRAIN_SPLIT_FILES[name]}")]
     return []
+
+
+def _test_split_problems(path: str, name: str, split_dir: Any) -> list[tuple[str, Any, str, str]]:
+    """With ``split_dir`` set, CIFAR-100 and ImageNet16-120 read their NB201 valid/test halves from it: a folder
+    without that file is refused here, not when the data is loaded."""
+    from nasflat.data.datasets import TEST_SPLIT_FILES
+
+    if split_dir in (None, "") or name not in TEST_SPLIT_FILES:
+        return []
+    file = Path(str(split_dir)).expanduser() / TEST_SPLIT_FILES[name]
+    if file.is_file():
+        return []
+    what = f"{file} does not exist (dataset={name} reads its NB201 valid/test halves from it)"
+    return [(f"{path}.split_dir", split_dir, what, f"a folder with {TEST_SPLIT_FILES[name]}, or null")]
 
 
 def _target_problems(path: str, name: str, settings: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
