@@ -28,6 +28,7 @@ def test_unknown_command_and_unknown_option_are_readable(tmp_path):
     assert bad.returncode != 0
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "config error: algo.budgett=3: RandomSearch does not take `budgett` (did you mean `budget`?)" in bad.stderr
+    assert not any(tmp_path.iterdir())  # refused while composing: no run directory
     bad = nasflat("search", "algo=nonexistent", f"out_root={tmp_path}")
     assert bad.returncode != 0 and "nonexistent" in bad.stderr and "Available options" in bad.stderr
 

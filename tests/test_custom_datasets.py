@@ -362,7 +362,7 @@ def test_labels_at_or_above_num_classes_are_refused(digits, tmp_path: Path) -> N
 # ---------------------------------------------------------------- config and `nasflat data check`
 
 
-def test_nb201_split_is_refused_for_custom_datasets(digits_npz: Path, tmp_path: Path) -> None:
+def test_nb201_split_files_are_checked_at_validation(digits_npz: Path, tmp_path: Path) -> None:
     found = config_problems("dataset", {"name": "array", "path": str(digits_npz), "split_method": "nb201"})
     assert found == [
         (

@@ -512,35 +512,43 @@ def _drop_unused_output_dir() -> None:
 
 
 def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Known, user-fixable errors print one readable message (no traceback) and exit with status 1."""
+    """Known, user-fixable errors print one readable message (no traceback) and exit with status 1; a refused
+    config (exit status 2, a usage error) did no work, so the folder Hydra made for it is removed."""
 
     def run(cfg: DictConfig) -> Any:
-        from nasflat.plugins import PluginError, check_composition
-
-        try:  # every _target_ imports, plugin spaces/evaluators meet their contract, per-space defaults exist
-            check_composition(cfg, HydraConfig.get().runtime.choices)
-        except PluginError as e:
-            _drop_unused_output_dir()
-            _fail(str(e), code=2)
-        if missing := OmegaConf.missing_keys(cfg):  # e.g. `nasflat retrain` without arch=: usage, not a traceback
-            _drop_unused_output_dir()
-            _fail(_missing_usage(sorted(missing)), code=2)
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            return task(cfg)
-        from nasflat.config import ConfigError
-
         try:
-            return task(cfg)
-        except ConfigError as e:  # the config's problems, one line each: a usage error
-            _drop_unused_output_dir()
-            Console(stderr=True, soft_wrap=True).print(str(e), markup=False, highlight=False)
-            sys.exit(2)
-        except _known_errors() as e:
-            _fail(f"{type(e).__name__}: {e}", code=1)
-        except KeyboardInterrupt as e:
-            _fail(_interrupt_message(e), code=143 if getattr(e, "signal_name", "") == "SIGTERM" else 130)
+            return _run_checked(task, cfg)
+        except SystemExit as e:
+            if e.code == 2:
+                _drop_unused_output_dir()
+            raise
 
     return run
+
+
+def _run_checked(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """``task(cfg)`` once the composition and the config pass their checks, its known errors said in one line."""
+    from nasflat.plugins import PluginError, check_composition
+
+    try:  # every _target_ imports, plugin spaces/evaluators meet their contract, per-space defaults exist
+        check_composition(cfg, HydraConfig.get().runtime.choices)
+    except PluginError as e:
+        _fail(str(e), code=2)
+    if missing := OmegaConf.missing_keys(cfg):  # e.g. `nasflat retrain` without arch=: usage, not a traceback
+        _fail(_missing_usage(sorted(missing)), code=2)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return task(cfg)
+    from nasflat.config import ConfigError
+
+    try:
+        return task(cfg)
+    except ConfigError as e:  # the config's problems, one line each: a usage error
+        Console(stderr=True, soft_wrap=True).print(str(e), markup=False, highlight=False)
+        sys.exit(2)
+    except _known_errors() as e:
+        _fail(f"{type(e).__name__}: {e}", code=1)
+    except KeyboardInterrupt as e:
+        _fail(_interrupt_message(e), code=143 if getattr(e, "signal_name", "") == "SIGTERM" else 130)
 
 
 def _explain_unknown_keys(config_name: str, command: str, overrides: list[str]) -> None:

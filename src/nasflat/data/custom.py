@@ -22,7 +22,7 @@ import torch
 
 from .datasets import ImageDataset, ImageSplit, ReadOptions, Triple, _triple
 from .sources import CUSTOM_DATASETS, DatasetFileError, DatasetNotFoundError
-from .splits import stratified_test_indices
+from .splits import split_file_problems, stratified_test_indices
 
 log = logging.getLogger(__name__)
 
@@ -531,9 +531,7 @@ def config_problems(path: str, settings: Mapping[str, Any], *_: Any) -> list[tup
     name, found = settings.get("name"), []
     if name in CUSTOM_DATASETS:
         found += _target_problems(path, str(name), settings)
-    if settings.get("split_method") == "nb201":
-        found += _nb201_split_problems(path, str(name), settings.get("split_dir"))
-    found += _test_split_problems(path, str(name), settings.get("split_dir"))
+    found += split_file_problems(path, str(name), settings.get("split_method"), settings.get("split_dir"))
     portion = settings.get("test_portion")
     if isinstance(portion, int | float) and not 0 < portion < 1:
         found.append((f"{path}.test_portion", portion, "out of range", "in (0, 1)"))
@@ -541,40 +539,6 @@ def config_problems(path: str, settings: Mapping[str, Any], *_: Any) -> list[tup
     if isinstance(classes, int) and not isinstance(classes, bool) and classes < 2:
         found.append((f"{path}.num_classes", classes, "out of range", ">= 2, or null (from the data)"))
     return found
-
-
-def _nb201_split_problems(path: str, name: str, split_dir: Any) -> list[tuple[str, Any, str, str]]:
-    """``split_method=nb201`` needs CIFAR-10 and the folder holding the benchmark's split file: refused at
-    validation, before a run directory is made, rather than when the data is loaded."""
-    from nasflat.data.splits import NB201_TRAIN_SPLIT_FILES
-
-    key = f"{path}.split_method"
-    others = "random | first | null (the method's official split: first for the DARTS family, else random)"
-    if name not in NB201_TRAIN_SPLIT_FILES:
-        what = f"NB201's split file indexes CIFAR-10's training set, not dataset={name}"
-        return [(key, "nb201", what, others)]
-    if split_dir in (None, ""):
-        what = f"needs {path}.split_dir, the folder holding NB201's {NB201_TRAIN_SPLIT_FILES[name]}"
-        return [(f"{path}.split_dir", split_dir, what, f"a folder with {NB201_TRAIN_SPLIT_FILES[name]}")]
-    file = Path(str(split_dir)).expanduser() / NB201_TRAIN_SPLIT_FILES[name]
-    if not file.is_file():
-        what = f"{file} does not exist"
-        return [(f"{path}.split_dir", split_dir, what, f"a folder with {NB201_TRAIN_SPLIT_FILES[name]}")]
-    return []
-
-
-def _test_split_problems(path: str, name: str, split_dir: Any) -> list[tuple[str, Any, str, str]]:
-    """With ``split_dir`` set, CIFAR-100 and ImageNet16-120 read their NB201 valid/test halves from it: a folder
-    without that file is refused here, not when the data is loaded."""
-    from nasflat.data.datasets import TEST_SPLIT_FILES
-
-    if split_dir in (None, "") or name not in TEST_SPLIT_FILES:
-        return []
-    file = Path(str(split_dir)).expanduser() / TEST_SPLIT_FILES[name]
-    if file.is_file():
-        return []
-    what = f"{file} does not exist (dataset={name} reads its NB201 valid/test halves from it)"
-    return [(f"{path}.split_dir", split_dir, what, f"a folder with {TEST_SPLIT_FILES[name]}, or null")]
 
 
 def _target_problems(path: str, name: str, settings: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:

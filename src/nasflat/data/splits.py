@@ -13,10 +13,39 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import ImageSplit, read_split_file
+from .datasets import TEST_SPLIT_FILES, ImageSplit, read_split_file
 
 SPLIT_METHODS = ("random", "first", "nb201")
 NB201_TRAIN_SPLIT_FILES = {"cifar10": "cifar-split.txt"}
+SPLIT_CHOICES = "random | first | null (the method's official split: first for the DARTS family, else random)"
+
+
+Problem = tuple[str, Any, str, str]  # (key, value, what is wrong, what is accepted), as the config check reports
+
+
+def split_file_problems(path: str, name: str, method: Any, split_dir: Any) -> list[Problem]:
+    """The NB201 split files a dataset config will read, checked before any work (the loaders raise the same
+    errors later): ``split_method=nb201`` needs CIFAR-10 and ``cifar-split.txt``; with ``split_dir`` set,
+    CIFAR-100 and ImageNet16-120 read their valid/test halves from it."""
+    if method == "nb201" and name not in NB201_TRAIN_SPLIT_FILES:
+        what = f"NB201's split file indexes CIFAR-10's training set, not dataset={name}"
+        return [(f"{path}.split_method", "nb201", what, SPLIT_CHOICES)]
+    if method == "nb201":
+        return _missing_split_file(f"{path}.split_dir", split_dir, NB201_TRAIN_SPLIT_FILES[name], "", required=True)
+    if name in TEST_SPLIT_FILES:
+        why = f" (dataset={name} reads its NB201 valid/test halves from it)"
+        return _missing_split_file(f"{path}.split_dir", split_dir, TEST_SPLIT_FILES[name], why, required=False)
+    return []
+
+
+def _missing_split_file(key: str, split_dir: Any, file: str, why: str, required: bool) -> list[Problem]:
+    """``file`` in the folder ``split_dir``: a problem when it is missing, or when no folder is given but one is
+    ``required``."""
+    accepted = f"a folder with {file}" + ("" if required else ", or null")
+    if split_dir in (None, ""):
+        return [(key, split_dir, f"needs {key}, the folder holding NB201's {file}", accepted)] if required else []
+    target = Path(str(split_dir)).expanduser() / file
+    return [] if target.is_file() else [(key, split_dir, f"{target} does not exist{why}", accepted)]
 
 
 @dataclass(frozen=True, eq=False)
